@@ -1,0 +1,3 @@
+"""airchitect: instant design-space recommendations for DNN accelerators."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The analytical cost model and the mapper."""

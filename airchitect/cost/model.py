@@ -1,0 +1,223 @@
+"""The analytical cost model, vectorised over rows of (layer, hardware, mapping).
+
+Three memory levels: DRAM -> shared L2 -> (NoC) -> PE array with a per-PE L1. The model works in
+two views of the loop nest. At the DRAM and L2 levels it is a convolution: an L2 tile is
+``n_l2 x k_l2 x c_l2 x p_l2`` with Q, R, S whole, and its input footprint includes the halo.
+At the array it is the GEMM view ``X = N*P*Q``, ``K``, ``F = C*R*S`` that systolic arrays see
+(im2col), except for row-stationary, which keeps the convolution's sliding-window reuse.
+
+Traffic follows Timeloop's rule: a tile is re-fetched once per iteration of every loop down to the
+innermost loop that indexes it; loops inside that one reuse it. Latency is a roofline over the
+levels: the max of compute cycles, NoC words over its bandwidth and DRAM bytes over its bandwidth,
+and the argmax is the bottleneck reported with the answer.
+
+Every input is a 1-D array; length-1 arrays broadcast, so a scalar evaluation is the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import IntEnum, IntFlag
+
+import numpy as np
+
+from airchitect.cost.batch import DRAM_ORDERS, GROUPS, LayerBatch, MappingBatch
+from airchitect.cost.dataflows import array_schedule
+from airchitect.cost.tech import DEFAULT_TECH, TechTable
+from airchitect.space.hardware import HardwareBatch
+
+#: Bumped whenever a formula changes, so datasets record which model labelled them.
+COST_MODEL_VERSION = "1.0.0"
+
+
+class Bound(IntEnum):
+    COMPUTE = 0
+    NOC = 1
+    DRAM = 2
+
+
+class Invalid(IntFlag):
+    """Why a row is invalid; 0 means valid. Several reasons can hold at once."""
+
+    NONE = 0
+    TILE_OUT_OF_RANGE = 1  # a tile extent is < 1 or larger than its loop bound
+    L1_OVERFLOW = 2
+    L2_OVERFLOW = 4
+    REUSE_OUT_OF_RANGE = 8  # pe_reuse < 1
+
+    @staticmethod
+    def describe(code: int) -> str:
+        if code == 0:
+            return "valid"
+        names = [f.name.lower() for f in Invalid if f and code & f]
+        return ", ".join(names)
+
+
+@dataclass(frozen=True)
+class CostBatch:
+    """Cost breakdown per row; every field has shape ``(n,)``. Energies in pJ."""
+
+    macs: np.ndarray
+    compute_cycles: np.ndarray
+    noc_cycles: np.ndarray
+    dram_cycles: np.ndarray
+    cycles: np.ndarray
+    seconds: np.ndarray
+    bound: np.ndarray  # Bound codes
+    energy_mac_pj: np.ndarray
+    energy_l1_pj: np.ndarray
+    energy_noc_pj: np.ndarray
+    energy_l2_pj: np.ndarray
+    energy_dram_pj: np.ndarray
+    energy_pj: np.ndarray
+    edp: np.ndarray  # pJ * s
+    area_mm2: np.ndarray
+    power_mw: np.ndarray
+    utilization: np.ndarray
+    pes_used: np.ndarray
+    noc_words: np.ndarray
+    dram_bytes: np.ndarray
+    l1_bytes_needed: np.ndarray
+    l2_bytes_needed: np.ndarray
+    valid: np.ndarray
+    invalid_reason: np.ndarray  # Invalid flags
+
+    def __len__(self) -> int:
+        return len(self.cycles)
+
+    def row(self, i: int) -> dict:
+        out = {f.name: getattr(self, f.name)[i].item() for f in fields(self)}
+        out["bound"] = Bound(out["bound"]).name.lower()
+        out["invalid_reason"] = Invalid.describe(out["invalid_reason"])
+        return out
+
+
+def _cdiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return -(-a // b)
+
+
+def l2_tiles(lay: LayerBatch, m: MappingBatch) -> dict[str, np.ndarray]:
+    """L2 tile extents, their word counts and the DRAM-level trip counts per loop group."""
+    in_rows = (m.p_l2 - 1) * lay.stride + (lay.r - 1) * lay.dilation + 1
+    t = {
+        "x": m.n_l2 * m.p_l2 * lay.q,
+        "f": m.c_l2 * lay.r * lay.s,
+        "w_words": m.k_l2 * m.c_l2 * lay.r * lay.s,
+        "i_words": m.n_l2 * m.c_l2 * in_rows * lay.input_w,
+        "o_words": m.n_l2 * m.k_l2 * m.p_l2 * lay.q,
+        "d_x": _cdiv(lay.n, m.n_l2) * _cdiv(lay.p, m.p_l2),
+        "d_k": _cdiv(lay.k, m.k_l2),
+        "d_f": _cdiv(lay.c, m.c_l2),
+    }
+    t["tiles"] = t["d_x"] * t["d_k"] * t["d_f"]
+    return t
+
+
+# For each order and tensor, which positions of the order (outermost first) re-fetch the tile:
+# every position down to the innermost group the tensor is indexed by.
+_RELEVANT = {"w": ("K", "F"), "i": ("X", "F"), "o": ("X", "K")}
+_ORDER_INDEX = np.array([[GROUPS.index(g) for g in order] for order in DRAM_ORDERS])
+_REFETCH = {
+    tensor: np.array(
+        [[pos <= max(order.index(g) for g in groups) for pos in range(3)] for order in DRAM_ORDERS]
+    )
+    for tensor, groups in _RELEVANT.items()
+}
+
+
+def dram_traffic_words(t: dict[str, np.ndarray], dram_order: np.ndarray) -> dict[str, np.ndarray]:
+    """DRAM words moved per group instance for weights, inputs, output writes and psum reads."""
+    trips = np.stack(np.broadcast_arrays(t["d_x"], t["d_k"], t["d_f"]), axis=-1)  # (n, 3)
+    order = np.broadcast_to(dram_order, trips.shape[:1])
+    trips_in_order = np.take_along_axis(trips, _ORDER_INDEX[order], axis=1)
+    mult = {
+        tensor: np.where(refetch[order], trips_in_order, 1).prod(axis=1)
+        for tensor, refetch in _REFETCH.items()
+    }
+    o_writes = t["o_words"] * mult["o"]
+    return {
+        "w": t["w_words"] * mult["w"],
+        "i": t["i_words"] * mult["i"],
+        "o_write": o_writes,
+        "o_read": o_writes - t["o_words"] * t["d_x"] * t["d_k"],
+    }
+
+
+def _validity(lay: LayerBatch, m: MappingBatch, l1_words, l2_bytes_needed, hw) -> np.ndarray:
+    reason = np.zeros(np.broadcast_shapes(l1_words.shape, l2_bytes_needed.shape), dtype=np.int64)
+    in_range = np.ones_like(reason, dtype=bool)
+    for extent, bound in ((m.n_l2, lay.n), (m.p_l2, lay.p), (m.k_l2, lay.k), (m.c_l2, lay.c)):
+        in_range &= (extent >= 1) & (extent <= bound)
+    reason |= np.where(in_range, 0, Invalid.TILE_OUT_OF_RANGE)
+    reason |= np.where(m.pe_reuse >= 1, 0, Invalid.REUSE_OUT_OF_RANGE)
+    reason |= np.where(l1_words * lay.precision_bytes <= hw.l1_bytes, 0, Invalid.L1_OVERFLOW)
+    reason |= np.where(l2_bytes_needed <= hw.l2_kib * 1024, 0, Invalid.L2_OVERFLOW)
+    return reason
+
+
+def evaluate(
+    layers: LayerBatch, hw: HardwareBatch, mapping: MappingBatch, tech: TechTable = DEFAULT_TECH
+) -> CostBatch:
+    """Score every row. Inputs of length 1 broadcast against the others, shape ``(n,)``."""
+    lay, m = layers, mapping
+    t = l2_tiles(lay, m)
+    sched = array_schedule(lay, hw, m, t)
+    dram = dram_traffic_words(t, m.dram_order)
+    groups = lay.groups
+    word_bytes = lay.precision_bytes
+
+    # Psums of an L2 tile that is not the first along F are read back into the array.
+    noc_words = groups * (
+        t["tiles"] * (sched["noc_w"] + sched["noc_i"] + 2 * sched["o_writes"] - t["o_words"])
+        + (t["d_f"] - 1) * t["d_x"] * t["d_k"] * t["o_words"]
+    )
+    dram_words = groups * (dram["w"] + dram["i"] + dram["o_write"] + dram["o_read"])
+    compute_cycles = groups * t["tiles"] * (sched["cycles"] + sched["loads"] * sched["fill"])
+    compute_cycles = np.maximum(compute_cycles - sched["systolic"], 1)
+    noc_cycles = noc_words / hw.noc_words_per_cycle
+    dram_cycles = dram_words * word_bytes / hw.dram_bytes_per_cycle
+    busy_cycles = compute_cycles + sched["exposed_noc"] * noc_cycles
+    levels = np.stack(np.broadcast_arrays(busy_cycles, noc_cycles, dram_cycles), axis=-1)
+    cycles = levels.max(axis=-1)
+    seconds = cycles / (tech.clock_ghz * 1e9)
+
+    macs = lay.macs
+    scale = word_bytes / 2.0  # per-access energies are for 16-bit words
+    e_mac = macs * tech.mac_pj * scale
+    e_l1 = macs * tech.l1_accesses_per_mac * tech.l1_pj(hw.l1_bytes) * scale
+    e_noc = noc_words * tech.noc_pj * scale
+    e_l2 = (noc_words + dram_words) * tech.l2_pj(hw.l2_kib) * scale
+    e_dram = dram_words * tech.dram_pj * scale
+    energy = e_mac + e_l1 + e_noc + e_l2 + e_dram
+
+    hw_args = (hw.pe_rows, hw.pe_cols, hw.l1_bytes, hw.l2_kib, hw.noc_words_per_cycle,
+               hw.dram_bytes_per_cycle)  # fmt: skip
+    l2_bytes_needed = (t["w_words"] + t["i_words"] + t["o_words"]) * word_bytes
+    reason = _validity(lay, m, sched["l1_words"], l2_bytes_needed, hw)
+    n_pes = hw.pe_rows * hw.pe_cols
+    return CostBatch(
+        macs=macs * np.ones_like(cycles, dtype=np.int64),
+        compute_cycles=compute_cycles * np.ones_like(cycles, dtype=np.int64),
+        noc_cycles=noc_cycles * np.ones_like(cycles),
+        dram_cycles=dram_cycles * np.ones_like(cycles),
+        cycles=cycles,
+        seconds=seconds,
+        bound=levels.argmax(axis=-1),
+        energy_mac_pj=e_mac * np.ones_like(cycles),
+        energy_l1_pj=e_l1 * np.ones_like(cycles),
+        energy_noc_pj=e_noc * np.ones_like(cycles),
+        energy_l2_pj=e_l2 * np.ones_like(cycles),
+        energy_dram_pj=e_dram * np.ones_like(cycles),
+        energy_pj=energy * np.ones_like(cycles),
+        edp=energy * seconds,
+        area_mm2=tech.area_mm2(*hw_args) * np.ones_like(cycles),
+        power_mw=tech.power_mw(*hw_args) * np.ones_like(cycles),
+        utilization=macs / (cycles * n_pes),
+        pes_used=sched["pes_used"] * np.ones_like(cycles, dtype=np.int64),
+        noc_words=noc_words * np.ones_like(cycles, dtype=np.int64),
+        dram_bytes=dram_words * word_bytes * np.ones_like(cycles, dtype=np.int64),
+        l1_bytes_needed=sched["l1_words"] * word_bytes * np.ones_like(cycles, dtype=np.int64),
+        l2_bytes_needed=l2_bytes_needed * np.ones_like(cycles, dtype=np.int64),
+        valid=reason == 0,
+        invalid_reason=reason,
+    )

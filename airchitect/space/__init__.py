@@ -1,0 +1,1 @@
+"""The design space: hardware knobs, mapping knobs, constraints."""

@@ -1,0 +1,160 @@
+"""LLM configs from HuggingFace-style dicts and the decoder builder's shapes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from airchitect.workloads import OpType, WorkloadError
+from airchitect.workloads.llm import LLMConfig, build_llm, list_llm_configs, load_llm_config
+
+SHIPPED = (
+    "llama-3.2-1b", "llama-3-8b", "llama-2-7b", "mistral-7b", "qwen2-0.5b", "qwen2-7b", "gpt2",
+    "gpt2-medium", "pythia-1b", "phi-2", "mixtral-8x7b", "tinyllama-1.1b",
+)  # fmt: skip
+
+
+def _layer(net, name):
+    return next(layer for layer in net.layers if layer.name == name)
+
+
+def test_shipped_configs_all_load():
+    assert set(SHIPPED) <= set(list_llm_configs())
+    for name in SHIPPED:
+        config = load_llm_config(name)
+        assert config.name == name
+        assert config.head_dim * config.num_attention_heads >= config.hidden_size // 2
+
+
+@pytest.mark.parametrize(
+    ("name", "gated", "head_dim", "kv_heads", "inner"),
+    [
+        ("llama-3-8b", True, 128, 8, 14336),
+        ("qwen2-0.5b", True, 64, 2, 4864),
+        ("gpt2", False, 64, 12, 3072),
+        ("gpt2-medium", False, 64, 16, 4096),
+        ("pythia-1b", False, 256, 8, 8192),
+        ("phi-2", False, 80, 32, 10240),
+    ],
+)
+def test_config_fields(name, gated, head_dim, kv_heads, inner):
+    config = load_llm_config(name)
+    assert (config.gated_mlp, config.head_dim) == (gated, head_dim)
+    assert (config.num_key_value_heads, config.intermediate_size) == (kv_heads, inner)
+
+
+def test_llama3_8b_prefill_gqa_shapes():
+    net = build_llm(load_llm_config("llama-3-8b"), "prefill", batch=2, seq_len=256)
+    q, k = _layer(net, "layers.0.self_attn.q_proj"), _layer(net, "layers.0.self_attn.k_proj")
+    assert (q.p, q.c, q.k) == (512, 4096, 4096)
+    assert (k.p, k.c, k.k) == (512, 4096, 1024)  # 8 KV heads x 128
+    scores = _layer(net, "layers.31.self_attn.scores")
+    assert scores.op is OpType.BMM
+    assert (scores.groups, scores.p, scores.c_per_group, scores.k_per_group) == (64, 256, 128, 256)
+    ctx = _layer(net, "layers.31.self_attn.context")
+    assert (ctx.groups, ctx.p, ctx.c_per_group, ctx.k_per_group) == (64, 256, 256, 128)
+    down = _layer(net, "layers.0.mlp.down_proj")
+    assert (down.c, down.k) == (14336, 4096)
+    head = _layer(net, "lm_head")
+    assert (head.p, head.c, head.k) == (512, 4096, 128256)
+    assert len(net) == 32 * 9 + 1
+    assert net.name == "llama-3-8b-prefill"
+
+
+def test_llama3_8b_decode_shapes():
+    config = load_llm_config("llama-3-8b")
+    net = build_llm(config, "decode", batch=4, seq_len=100, context_len=1000)
+    q = _layer(net, "layers.0.self_attn.q_proj")
+    assert (q.p, q.k) == (4, 4096)  # one new token per sequence
+    scores = _layer(net, "layers.0.self_attn.scores")
+    assert (scores.groups, scores.p, scores.k_per_group) == (128, 1, 1001)
+    assert _layer(net, "layers.0.self_attn.context").c_per_group == 1001
+    assert _layer(net, "lm_head").p == 4
+    default_ctx = build_llm(config, "decode", seq_len=64)
+    assert _layer(default_ctx, "layers.0.self_attn.scores").k_per_group == 65
+
+
+def test_lm_head_last_token_only():
+    net = build_llm(load_llm_config("gpt2"), batch=3, seq_len=10, lm_head_last_token_only=True)
+    assert _layer(net, "lm_head").p == 3
+
+
+def test_mixtral_moe_uniform_routing():
+    config = load_llm_config("mixtral-8x7b")
+    assert (config.num_local_experts, config.num_experts_per_tok, config.is_moe) == (8, 2, True)
+    net = build_llm(config, "prefill", batch=1, seq_len=100)
+    router = _layer(net, "layers.0.block_sparse_moe.router")
+    assert (router.p, router.c, router.k) == (100, 4096, 8)
+    routed = math.ceil(100 * 2 / 8)
+    for e in range(8):
+        gate = _layer(net, f"layers.0.block_sparse_moe.experts.{e}.gate_proj")
+        assert (gate.p, gate.c, gate.k) == (routed, 4096, 14336)
+    assert len(net) == 32 * (6 + 1 + 8 * 3) + 1
+    decode = build_llm(config, "decode", batch=1, seq_len=50)
+    assert _layer(decode, "layers.0.block_sparse_moe.experts.7.up_proj").p == 1  # ceil(2/8)
+
+
+def test_from_dict_gpt2_spelling_and_defaults():
+    config = LLMConfig.from_dict(
+        {"model_type": "gpt2", "n_embd": 64, "n_head": 4, "n_layer": 2, "vocab_size": 100},
+        name="tiny",
+    )
+    assert (config.intermediate_size, config.num_key_value_heads) == (256, 4)
+    assert not config.gated_mlp
+
+
+def test_from_dict_gated_by_activation_and_null_kv_heads():
+    base = {"hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128,
+            "num_hidden_layers": 1, "vocab_size": 10, "num_key_value_heads": None}  # fmt: skip
+    assert LLMConfig.from_dict({**base, "model_type": "other", "hidden_act": "silu"}).gated_mlp
+    plain = LLMConfig.from_dict({**base, "model_type": "other", "hidden_act": "gelu"})
+    assert not plain.gated_mlp
+    assert plain.num_key_value_heads == 4
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"hidden_size": None}, "hidden_size"),
+        ({"num_hidden_layers": 0}, "num_hidden_layers"),
+        ({"vocab_size": -5}, "vocab_size"),
+        ({"num_key_value_heads": 3}, "num_attention_heads"),
+        ({"num_local_experts": 4, "num_experts_per_tok": 5}, "num_experts_per_tok"),
+    ],
+)
+def test_from_dict_rejects_bad_fields(patch, field):
+    d = {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
+         "intermediate_size": 128, "num_hidden_layers": 1, "vocab_size": 10, **patch}  # fmt: skip
+    with pytest.raises(WorkloadError, match=rf"config 'bad'.*{field}"):
+        LLMConfig.from_dict(d, name="bad")
+
+
+def test_from_json_names_the_file(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"model_type": "llama", "hidden_size": 64}))
+    with pytest.raises(WorkloadError, match=r"cfg\.json.*'num_attention_heads'"):
+        LLMConfig.from_json(path)
+    path.write_text("{not json")
+    with pytest.raises(WorkloadError, match=r"cfg\.json"):
+        LLMConfig.from_json(path)
+
+
+def test_load_by_path_and_unknown_name(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"model_type": "gpt2", "n_embd": 8, "n_head": 2, "n_layer": 1,
+                                "vocab_size": 5}))  # fmt: skip
+    assert load_llm_config(path).name == "mine"
+    with pytest.raises(WorkloadError, match=r"unknown LLM config 'llama-9'.*llama-3-8b"):
+        load_llm_config("llama-9")
+
+
+def test_build_llm_rejects_bad_phase_and_sizes():
+    config = load_llm_config("gpt2")
+    with pytest.raises(WorkloadError, match="phase"):
+        build_llm(config, "train")
+    with pytest.raises(WorkloadError, match="'seq_len'"):
+        build_llm(config, seq_len=0)
+    with pytest.raises(WorkloadError, match="'context_len'"):
+        build_llm(config, "decode", context_len=-1)
