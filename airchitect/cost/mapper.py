@@ -12,18 +12,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import product
+from functools import lru_cache
 
 import numpy as np
 
-from airchitect.cost.batch import DRAM_ORDERS, LayerBatch, Mapping, MappingBatch
+from airchitect.cost.batch import DRAM_ORDERS, GROUPS, LayerBatch, Mapping, MappingBatch
 from airchitect.cost.model import CostBatch, dram_traffic_words, evaluate, l2_tiles
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.space.hardware import HardwareBatch, HardwareConfig
 from airchitect.workloads.layer import Layer
 
-MAX_TRIPS_OPTIONS = 7  # DRAM-level trip counts tried per dimension: 1, 2, 4, ... 64
-PE_REUSE_OPTIONS = (1, 2, 4, 8, 16, 32, 64)
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """The mapping space of one hardware point; a design-space file sets it (``mapping:``)."""
+
+    trip_options: int = 8  # DRAM-level trip counts tried for P, K, C: 1, 2, 4, ... 2**(n-1)
+    batch_trip_options: int = 3  # the same for N
+    pe_reuse: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+
+    def __post_init__(self) -> None:
+        for name in ("trip_options", "batch_trip_options"):
+            if not 1 <= getattr(self, name) <= 16:
+                raise ValueError(f"field {name!r} must be in 1..16, got {getattr(self, name)!r}")
+        if not self.pe_reuse or any(int(r) < 1 for r in self.pe_reuse):
+            raise ValueError(f"field 'pe_reuse' must be positive integers, got {self.pe_reuse!r}")
+
+    def size(self, layer: Layer) -> int:
+        """Mappings of ``layer`` in this space, DRAM loop orders included."""
+        b = layer.bounds
+        n = len(tile_options(b["N"], self.batch_trip_options))
+        for dim in ("P", "K", "C"):
+            n *= len(tile_options(b[dim], self.trip_options))
+        return n * len(self.pe_reuse) * len(DRAM_ORDERS)
+
+
+DEFAULT_MAPPING_OPTIONS = MappingOptions()
 
 
 class Objective(StrEnum):
@@ -46,32 +70,48 @@ def objective_values(cost: CostBatch, objective: Objective | str) -> np.ndarray:
     return np.where(cost.valid, getattr(cost, field), np.inf)
 
 
-def tile_options(bound: int, max_options: int = MAX_TRIPS_OPTIONS) -> np.ndarray:
+def tile_options(bound: int, max_options: int) -> np.ndarray:
     """Distinct tile extents ``ceil(bound / 2**i)``: the largest first, down to 1."""
     trips = 2 ** np.arange(max_options)
     return np.unique(-(-bound // trips[trips <= 2 * bound]))[::-1]
 
 
-def mapping_candidates(layer: Layer) -> MappingBatch:
+@lru_cache(maxsize=4096)
+def _candidate_grid(bounds: tuple[int, ...], options: MappingOptions) -> np.ndarray:
+    n, p, k, c = bounds
+    trips = options.trip_options
+    axes = [
+        tile_options(n, options.batch_trip_options), tile_options(p, trips),
+        tile_options(k, trips), tile_options(c, trips), np.asarray(options.pe_reuse),
+    ]  # fmt: skip
+    grid = np.stack([a.reshape(-1) for a in np.meshgrid(*axes, indexing="ij")])
+    grid.setflags(write=False)
+    return grid
+
+
+def mapping_candidates(
+    layer: Layer, options: MappingOptions = DEFAULT_MAPPING_OPTIONS
+) -> MappingBatch:
     """Every tiling x PE reuse of a layer's mapping space, with DRAM order 0 (chosen later)."""
     b = layer.bounds
-    axes = [
-        tile_options(b["N"], 3), tile_options(b["P"]), tile_options(b["K"]),
-        tile_options(b["C"]), np.asarray(PE_REUSE_OPTIONS),
-    ]  # fmt: skip
-    grid = np.array(list(product(*axes)), dtype=np.int64)
-    n, p, k, c, reuse = grid.T
+    n, p, k, c, reuse = _candidate_grid((b["N"], b["P"], b["K"], b["C"]), options)
     return MappingBatch(n, p, k, c, reuse, np.zeros_like(n))
+
+
+# One DRAM loop order per innermost group: the only part of the order traffic depends on.
+_ORDER_BY_INNERMOST = np.array(
+    [next(i for i, o in enumerate(DRAM_ORDERS) if o[-1] == g) for g in GROUPS]
+)
 
 
 def best_dram_order(layers: LayerBatch, mappings: MappingBatch) -> np.ndarray:
     """Per row, the DRAM loop order that moves the fewest DRAM words."""
     t = l2_tiles(layers, mappings)
     words = []
-    for order in range(len(DRAM_ORDERS)):
-        d = dram_traffic_words(t, np.array([order]))
+    for order in _ORDER_BY_INNERMOST:
+        d = dram_traffic_words(t, order)
         words.append(d["w"] + d["i"] + d["o_write"] + d["o_read"])
-    return np.argmin(np.stack(words, axis=-1), axis=-1)
+    return _ORDER_BY_INNERMOST[np.argmin(np.stack(words, axis=-1), axis=-1)]
 
 
 def _prefilter(layers: LayerBatch, hw: HardwareBatch, m: MappingBatch) -> MappingBatch:
@@ -107,3 +147,48 @@ def best_mapping(
     if not np.isfinite(score[i]):
         return MapperResult(None, None, len(m))
     return MapperResult(m.mapping(i), cost.row(i), len(m))
+
+
+@dataclass(frozen=True)
+class BestMappings:
+    """Best mapping per hardware point; ``found[i]`` is False where no mapping is valid."""
+
+    mappings: MappingBatch
+    cost: CostBatch
+    score: np.ndarray
+    found: np.ndarray
+
+
+def best_mappings(
+    layer: Layer,
+    hw: HardwareBatch,
+    objective: Objective | str = Objective.EDP,
+    tech: TechTable = DEFAULT_TECH,
+    options: MappingOptions = DEFAULT_MAPPING_OPTIONS,
+    max_rows: int = 1 << 20,
+) -> BestMappings:
+    """:func:`best_mapping` for many hardware points in one call, shape ``(len(hw),)``.
+
+    The DRAM loop order depends only on the layer and tiling, so it is chosen once per
+    candidate; the candidate x hardware product is then scored in chunks of ``max_rows``.
+    """
+    lay = LayerBatch.from_layers(layer)
+    cand = mapping_candidates(layer, options)
+    cand = MappingBatch(cand.n_l2, cand.p_l2, cand.k_l2, cand.c_l2, cand.pe_reuse,
+                        best_dram_order(lay, cand))  # fmt: skip
+    n_cand, n_hw = len(cand), len(hw)
+    best_idx = np.zeros(n_hw, dtype=np.int64)
+    best_score = np.full(n_hw, np.inf)
+    hw_per_chunk = max(1, max_rows // n_cand)
+    for start in range(0, n_hw, hw_per_chunk):
+        hw_idx = np.arange(start, min(start + hw_per_chunk, n_hw))
+        rows_hw = np.repeat(hw_idx, n_cand)
+        rows_m = np.tile(np.arange(n_cand), len(hw_idx))
+        cost = evaluate(lay, hw.take(rows_hw), cand.take(rows_m), tech)
+        score = objective_values(cost, objective).reshape(len(hw_idx), n_cand)
+        arg = score.argmin(axis=1)
+        best_idx[hw_idx] = arg
+        best_score[hw_idx] = score[np.arange(len(hw_idx)), arg]
+    mappings = cand.take(best_idx)
+    cost = evaluate(lay, hw, mappings, tech)
+    return BestMappings(mappings, cost, best_score, np.isfinite(best_score))

@@ -21,7 +21,7 @@ from enum import IntEnum, IntFlag
 
 import numpy as np
 
-from airchitect.cost.batch import DRAM_ORDERS, GROUPS, LayerBatch, MappingBatch
+from airchitect.cost.batch import DRAM_ORDERS, GROUPS, MAPPING_FIELDS, LayerBatch, MappingBatch
 from airchitect.cost.dataflows import array_schedule
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.space.hardware import HardwareBatch
@@ -113,33 +113,25 @@ def l2_tiles(lay: LayerBatch, m: MappingBatch) -> dict[str, np.ndarray]:
     return t
 
 
-# For each order and tensor, which positions of the order (outermost first) re-fetch the tile:
-# every position down to the innermost group the tensor is indexed by.
-_RELEVANT = {"w": ("K", "F"), "i": ("X", "F"), "o": ("X", "K")}
-_ORDER_INDEX = np.array([[GROUPS.index(g) for g in order] for order in DRAM_ORDERS])
-_REFETCH = {
-    tensor: np.array(
-        [[pos <= max(order.index(g) for g in groups) for pos in range(3)] for order in DRAM_ORDERS]
-    )
-    for tensor, groups in _RELEVANT.items()
-}
+# Each tensor is indexed by two of the three loop groups. Under Timeloop's rule its tile is
+# re-fetched on every trip of the loops down to the innermost one that indexes it, so the one
+# irrelevant group costs re-fetches unless it is the innermost loop. Only the innermost group of
+# a DRAM loop order therefore matters.
+_INNERMOST = np.array([GROUPS.index(order[-1]) for order in DRAM_ORDERS])
+_X, _K, _F = (GROUPS.index(g) for g in ("X", "K", "F"))
 
 
 def dram_traffic_words(t: dict[str, np.ndarray], dram_order: np.ndarray) -> dict[str, np.ndarray]:
     """DRAM words moved per group instance for weights, inputs, output writes and psum reads."""
-    trips = np.stack(np.broadcast_arrays(t["d_x"], t["d_k"], t["d_f"]), axis=-1)  # (n, 3)
-    order = np.broadcast_to(dram_order, trips.shape[:1])
-    trips_in_order = np.take_along_axis(trips, _ORDER_INDEX[order], axis=1)
-    mult = {
-        tensor: np.where(refetch[order], trips_in_order, 1).prod(axis=1)
-        for tensor, refetch in _REFETCH.items()
-    }
-    o_writes = t["o_words"] * mult["o"]
+    innermost = _INNERMOST[dram_order]
+    d_x, d_k, d_f = t["d_x"], t["d_k"], t["d_f"]
+    unique_o = t["o_words"] * d_x * d_k
+    o_writes = unique_o * np.where(innermost == _F, 1, d_f)
     return {
-        "w": t["w_words"] * mult["w"],
-        "i": t["i_words"] * mult["i"],
+        "w": t["w_words"] * d_k * d_f * np.where(innermost == _X, 1, d_x),
+        "i": t["i_words"] * d_x * d_f * np.where(innermost == _K, 1, d_k),
         "o_write": o_writes,
-        "o_read": o_writes - t["o_words"] * t["d_x"] * t["d_k"],
+        "o_read": o_writes - unique_o,
     }
 
 
@@ -160,7 +152,9 @@ def evaluate(
 ) -> CostBatch:
     """Score every row. Inputs of length 1 broadcast against the others, shape ``(n,)``."""
     lay, m = layers, mapping
-    t = l2_tiles(lay, m)
+    reason_tiles = m  # validity is judged on the mapping as given ...
+    m = MappingBatch(*(np.maximum(getattr(m, f), 1) for f in MAPPING_FIELDS[:5]), m.dram_order)
+    t = l2_tiles(lay, m)  # ... while the arithmetic runs on extents clipped to >= 1
     sched = array_schedule(lay, hw, m, t)
     dram = dram_traffic_words(t, m.dram_order)
     groups = lay.groups
@@ -193,7 +187,7 @@ def evaluate(
     hw_args = (hw.pe_rows, hw.pe_cols, hw.l1_bytes, hw.l2_kib, hw.noc_words_per_cycle,
                hw.dram_bytes_per_cycle)  # fmt: skip
     l2_bytes_needed = (t["w_words"] + t["i_words"] + t["o_words"]) * word_bytes
-    reason = _validity(lay, m, sched["l1_words"], l2_bytes_needed, hw)
+    reason = _validity(lay, reason_tiles, sched["l1_words"], l2_bytes_needed, hw)
     n_pes = hw.pe_rows * hw.pe_cols
     return CostBatch(
         macs=macs * np.ones_like(cycles, dtype=np.int64),
