@@ -13,6 +13,8 @@ the NoC traffic of the streamed operand at the cost of L1 capacity.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 
 from airchitect.cost.batch import LayerBatch, MappingBatch
@@ -126,25 +128,35 @@ _SCHEDULERS = {
     Dataflow.IS: input_stationary,
     Dataflow.RS: row_stationary,
 }
-_SYSTOLIC = {Dataflow.WS, Dataflow.OS, Dataflow.IS}
+
+
+def subset(obj, index: np.ndarray):
+    """Rows ``index`` of a struct of arrays whose fields have length 1 (broadcast) or n."""
+
+    def pick(a):
+        return a if np.ndim(a) == 0 or a.shape[0] == 1 else a[index]
+
+    if isinstance(obj, dict):
+        return {k: pick(v) for k, v in obj.items()}
+    return type(obj)(**{f.name: pick(getattr(obj, f.name)) for f in fields(obj)})
 
 
 def array_schedule(lay: LayerBatch, hw: HardwareBatch, m: MappingBatch, t: Schedule) -> Schedule:
     """Dispatch every row to its dataflow's schedule and merge the results."""
-    shape = np.broadcast_shapes(hw.dataflow.shape, m.k_l2.shape, lay.k.shape)
+    shape = np.broadcast_shapes(hw.dataflow.shape, m.k_l2.shape, lay.k.shape, t["x"].shape)
     dataflow = np.broadcast_to(hw.dataflow, shape)
-    present = np.unique(dataflow)
+    present = np.flatnonzero(np.bincount(dataflow, minlength=len(Dataflow)))
     if len(present) == 1:  # the common case: one hardware point, many mappings
         out = _SCHEDULERS[Dataflow(int(present[0]))](lay, hw, m, t)
         out = {k: np.broadcast_to(v, shape) for k, v in out.items()}
-    else:
-        parts = {df: _SCHEDULERS[Dataflow(int(df))](lay, hw, m, t) for df in present}
-        out = {
-            key: np.select(
-                [dataflow == df for df in present],
-                [np.broadcast_to(parts[df][key], shape) for df in present],
-            )
-            for key in parts[present[0]]
-        }
-    out["systolic"] = np.isin(dataflow, [int(d) for d in _SYSTOLIC]).astype(np.int64)
+    else:  # score each dataflow on its own rows only, then scatter back
+        out = {}
+        for df in present:
+            index = np.flatnonzero(dataflow == df)
+            args = (subset(x, index) for x in (lay, hw, m, t))
+            for key, value in _SCHEDULERS[Dataflow(int(df))](*args).items():
+                if key not in out:
+                    out[key] = np.empty(shape, dtype=np.result_type(value))
+                out[key][index] = value
+    out["systolic"] = (dataflow != Dataflow.RS).astype(np.int64)
     return out

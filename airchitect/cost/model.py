@@ -22,7 +22,7 @@ from enum import IntEnum, IntFlag
 import numpy as np
 
 from airchitect.cost.batch import DRAM_ORDERS, GROUPS, MAPPING_FIELDS, LayerBatch, MappingBatch
-from airchitect.cost.dataflows import array_schedule
+from airchitect.cost.dataflows import array_schedule, subset
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.space.hardware import HardwareBatch
 
@@ -147,10 +147,31 @@ def _validity(lay: LayerBatch, m: MappingBatch, l1_words, l2_bytes_needed, hw) -
     return reason
 
 
+#: Rows scored per pass: large batches run in cache-sized chunks, which is faster than one
+#: pass of many-megabyte temporaries.
+CHUNK_ROWS = 1 << 15
+
+
 def evaluate(
     layers: LayerBatch, hw: HardwareBatch, mapping: MappingBatch, tech: TechTable = DEFAULT_TECH
 ) -> CostBatch:
     """Score every row. Inputs of length 1 broadcast against the others, shape ``(n,)``."""
+    n = max(len(layers), len(hw), len(mapping))
+    if n <= CHUNK_ROWS:
+        return _evaluate(layers, hw, mapping, tech)
+    parts = []
+    for start in range(0, n, CHUNK_ROWS):
+        index = np.arange(start, min(start + CHUNK_ROWS, n))
+        args = (subset(x, index) for x in (layers, hw, mapping))
+        parts.append(_evaluate(*args, tech))
+    return CostBatch(
+        **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(CostBatch)}
+    )
+
+
+def _evaluate(
+    layers: LayerBatch, hw: HardwareBatch, mapping: MappingBatch, tech: TechTable
+) -> CostBatch:
     lay, m = layers, mapping
     reason_tiles = m  # validity is judged on the mapping as given ...
     m = MappingBatch(*(np.maximum(getattr(m, f), 1) for f in MAPPING_FIELDS[:5]), m.dram_order)
@@ -189,29 +210,33 @@ def evaluate(
     l2_bytes_needed = (t["w_words"] + t["i_words"] + t["o_words"]) * word_bytes
     reason = _validity(lay, reason_tiles, sched["l1_words"], l2_bytes_needed, hw)
     n_pes = hw.pe_rows * hw.pe_cols
+
+    def full(x: np.ndarray) -> np.ndarray:  # a read-only view, not a copy, where x is shorter
+        return x if np.shape(x) == cycles.shape else np.broadcast_to(x, cycles.shape)
+
     return CostBatch(
-        macs=macs * np.ones_like(cycles, dtype=np.int64),
-        compute_cycles=compute_cycles * np.ones_like(cycles, dtype=np.int64),
-        noc_cycles=noc_cycles * np.ones_like(cycles),
-        dram_cycles=dram_cycles * np.ones_like(cycles),
+        macs=full(macs),
+        compute_cycles=full(compute_cycles),
+        noc_cycles=full(noc_cycles),
+        dram_cycles=full(dram_cycles),
         cycles=cycles,
         seconds=seconds,
         bound=levels.argmax(axis=-1),
-        energy_mac_pj=e_mac * np.ones_like(cycles),
-        energy_l1_pj=e_l1 * np.ones_like(cycles),
-        energy_noc_pj=e_noc * np.ones_like(cycles),
-        energy_l2_pj=e_l2 * np.ones_like(cycles),
-        energy_dram_pj=e_dram * np.ones_like(cycles),
-        energy_pj=energy * np.ones_like(cycles),
+        energy_mac_pj=full(e_mac),
+        energy_l1_pj=full(e_l1),
+        energy_noc_pj=full(e_noc),
+        energy_l2_pj=full(e_l2),
+        energy_dram_pj=full(e_dram),
+        energy_pj=full(energy),
         edp=energy * seconds,
-        area_mm2=tech.area_mm2(*hw_args) * np.ones_like(cycles),
-        power_mw=tech.power_mw(*hw_args) * np.ones_like(cycles),
+        area_mm2=full(tech.area_mm2(*hw_args)),
+        power_mw=full(tech.power_mw(*hw_args)),
         utilization=macs / (cycles * n_pes),
-        pes_used=sched["pes_used"] * np.ones_like(cycles, dtype=np.int64),
-        noc_words=noc_words * np.ones_like(cycles, dtype=np.int64),
-        dram_bytes=dram_words * word_bytes * np.ones_like(cycles, dtype=np.int64),
-        l1_bytes_needed=sched["l1_words"] * word_bytes * np.ones_like(cycles, dtype=np.int64),
-        l2_bytes_needed=l2_bytes_needed * np.ones_like(cycles, dtype=np.int64),
+        pes_used=full(sched["pes_used"]),
+        noc_words=full(noc_words),
+        dram_bytes=full(dram_words * word_bytes),
+        l1_bytes_needed=full(sched["l1_words"] * word_bytes),
+        l2_bytes_needed=full(l2_bytes_needed),
         valid=reason == 0,
         invalid_reason=reason,
     )
