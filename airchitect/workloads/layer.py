@@ -149,7 +149,7 @@ class Layer:
         return out
 
 
-# -- constructors for the layer types that lower to the nest ----------------------------------------
+# -- constructors for the layer types that lower to the nest ---------------------------------
 
 
 def conv_output_size(
