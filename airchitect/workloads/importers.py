@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from airchitect.strict_yaml import StrictLoader
 from airchitect.workloads.layer import (
     Layer,
     OpType,
@@ -283,24 +284,9 @@ def _read_csv(path: Path) -> tuple[list[Layer], dict[str, str]]:
     return layers, {}
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a mapping key given twice (PyYAML keeps the last one silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _read_yaml(path: Path) -> tuple[list[Layer], dict[str, str]]:
     try:
-        doc = yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+        doc = yaml.load(path.read_text(), Loader=StrictLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise WorkloadError(f"{path}: invalid YAML: {exc}") from None
     if isinstance(doc, list):
