@@ -147,6 +147,43 @@ def _validity(lay: LayerBatch, m: MappingBatch, l1_words, l2_bytes_needed, hw) -
     return reason
 
 
+def access_counts(lay: LayerBatch, hw: HardwareBatch, m: MappingBatch) -> dict:
+    """Everything that does not depend on bandwidths or buffer sizes: tiles, the array
+    schedule, NoC and DRAM words and compute cycles. Exhaustive search computes these once per
+    (array, mapping) and reuses them across every bandwidth and buffer size."""
+    t = l2_tiles(lay, m)
+    sched = array_schedule(lay, hw, m, t)
+    dram = dram_traffic_words(t, m.dram_order)
+    groups = lay.groups
+    # Psums of an L2 tile that is not the first along F are read back into the array.
+    noc_words = groups * (
+        t["tiles"] * (sched["noc_w"] + sched["noc_i"] + 2 * sched["o_writes"] - t["o_words"])
+        + (t["d_f"] - 1) * t["d_x"] * t["d_k"] * t["o_words"]
+    )
+    dram_words = groups * (dram["w"] + dram["i"] + dram["o_write"] + dram["o_read"])
+    compute_cycles = groups * t["tiles"] * (sched["cycles"] + sched["loads"] * sched["fill"])
+    return {
+        "tiles": t,
+        "schedule": sched,
+        "noc_words": noc_words,
+        "dram_words": dram_words,
+        "compute_cycles": np.maximum(compute_cycles - sched["systolic"], 1),
+    }
+
+
+def energy_parts(lay: LayerBatch, hw: HardwareBatch, noc_words, dram_words, tech: TechTable):
+    """Energy per level in pJ: MAC, L1, NoC, L2 and DRAM (per-access energies x counts)."""
+    scale = lay.precision_bytes / 2.0  # per-access energies are for 16-bit words
+    macs = lay.macs
+    return (
+        macs * tech.mac_pj * scale,
+        macs * tech.l1_accesses_per_mac * tech.l1_pj(hw.l1_bytes) * scale,
+        noc_words * tech.noc_pj * scale,
+        (noc_words + dram_words) * tech.l2_pj(hw.l2_kib) * scale,
+        dram_words * tech.dram_pj * scale,
+    )
+
+
 #: Rows scored per pass: large batches run in cache-sized chunks, which is faster than one
 #: pass of many-megabyte temporaries.
 CHUNK_ROWS = 1 << 15
@@ -175,20 +212,11 @@ def _evaluate(
     lay, m = layers, mapping
     reason_tiles = m  # validity is judged on the mapping as given ...
     m = MappingBatch(*(np.maximum(getattr(m, f), 1) for f in MAPPING_FIELDS[:5]), m.dram_order)
-    t = l2_tiles(lay, m)  # ... while the arithmetic runs on extents clipped to >= 1
-    sched = array_schedule(lay, hw, m, t)
-    dram = dram_traffic_words(t, m.dram_order)
-    groups = lay.groups
+    traffic = access_counts(lay, hw, m)  # ... while the arithmetic runs on extents >= 1
+    t, sched = traffic["tiles"], traffic["schedule"]
+    noc_words, dram_words = traffic["noc_words"], traffic["dram_words"]
+    compute_cycles = traffic["compute_cycles"]
     word_bytes = lay.precision_bytes
-
-    # Psums of an L2 tile that is not the first along F are read back into the array.
-    noc_words = groups * (
-        t["tiles"] * (sched["noc_w"] + sched["noc_i"] + 2 * sched["o_writes"] - t["o_words"])
-        + (t["d_f"] - 1) * t["d_x"] * t["d_k"] * t["o_words"]
-    )
-    dram_words = groups * (dram["w"] + dram["i"] + dram["o_write"] + dram["o_read"])
-    compute_cycles = groups * t["tiles"] * (sched["cycles"] + sched["loads"] * sched["fill"])
-    compute_cycles = np.maximum(compute_cycles - sched["systolic"], 1)
     noc_cycles = noc_words / hw.noc_words_per_cycle
     dram_cycles = dram_words * word_bytes / hw.dram_bytes_per_cycle
     busy_cycles = compute_cycles + sched["exposed_noc"] * noc_cycles
@@ -197,12 +225,7 @@ def _evaluate(
     seconds = cycles / (tech.clock_ghz * 1e9)
 
     macs = lay.macs
-    scale = word_bytes / 2.0  # per-access energies are for 16-bit words
-    e_mac = macs * tech.mac_pj * scale
-    e_l1 = macs * tech.l1_accesses_per_mac * tech.l1_pj(hw.l1_bytes) * scale
-    e_noc = noc_words * tech.noc_pj * scale
-    e_l2 = (noc_words + dram_words) * tech.l2_pj(hw.l2_kib) * scale
-    e_dram = dram_words * tech.dram_pj * scale
+    e_mac, e_l1, e_noc, e_l2, e_dram = energy_parts(lay, hw, noc_words, dram_words, tech)
     energy = e_mac + e_l1 + e_noc + e_l2 + e_dram
 
     hw_args = (hw.pe_rows, hw.pe_cols, hw.l1_bytes, hw.l2_kib, hw.noc_words_per_cycle,

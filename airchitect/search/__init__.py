@@ -1,0 +1,1 @@
+"""Search over the design space: exhaustive, constrained BO, random and genetic labellers."""

@@ -1,0 +1,156 @@
+"""What every labeller shares: the task, the answer, and a caching hardware evaluator.
+
+An *evaluation* is one hardware point scored for one layer: the mapper scores that point's
+whole mapping space and keeps the best mapping, so a search over hardware with the exact
+mapper inside searches the joint hardware x mapping space. Budgets are known before any
+evaluation (area and power depend on the hardware alone), so searches skip over-budget points
+without spending an evaluation; a point on which no mapping fits the buffers is a measured
+failure and is recorded as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from airchitect.cost.batch import Mapping
+from airchitect.cost.mapper import Objective, best_mapping, best_mappings
+from airchitect.cost.tech import DEFAULT_TECH, TechTable
+from airchitect.space.budget import Budget, check_budget
+from airchitect.space.hardware import HardwareConfig
+from airchitect.space.space import DesignSpace
+from airchitect.workloads.layer import Layer
+
+DEFAULT_TOP_K = 8
+
+
+@dataclass(frozen=True)
+class Task:
+    """One label request: the best design for a layer under a budget, for an objective."""
+
+    budget: Budget
+    objective: Objective
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objective", Objective.parse(self.objective))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A scored design: grid index, hardware, its best mapping and cost breakdown."""
+
+    hw_index: int
+    hardware: HardwareConfig
+    mapping: Mapping
+    cost: dict
+    score: float  # the task's objective (cycles, pJ or pJ*s); lower is better
+
+
+@dataclass(frozen=True)
+class Label:
+    task: Task
+    method: str
+    evals: int  # hardware evaluations spent (each scores one point's whole mapping space)
+    best: Candidate | None  # None when no design fits the budget and the buffers
+    top_k: tuple[Candidate, ...] = ()  # runners-up, best first, the winner excluded
+    failures: int = 0  # evaluated points on which no mapping fit
+
+
+class Labeller(Protocol):
+    """A budget of evaluations in, best design and runners-up out, for each task."""
+
+    name: str
+
+    def label(
+        self, layer: Layer, tasks: Sequence[Task], budget_evals: int, seed: int = 0
+    ) -> list[Label]: ...
+
+
+@dataclass
+class HardwareEvaluator:
+    """Scores hardware points (by flat grid index) for one layer and objective; caches results.
+
+    ``evals`` counts distinct points scored; a repeated query is free.
+    """
+
+    layer: Layer
+    space: DesignSpace
+    objective: Objective
+    tech: TechTable = DEFAULT_TECH
+    _cache: dict[int, float] = field(default_factory=dict, repr=False)
+
+    @property
+    def evals(self) -> int:
+        return len(self._cache)
+
+    def scores(self, flat: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Objective per point (``inf`` where no mapping fits), shape ``(n,)``."""
+        flat = np.asarray(flat, dtype=np.int64).reshape(-1)
+        todo = np.array(sorted({int(i) for i in flat} - self._cache.keys()), dtype=np.int64)
+        if len(todo):
+            hw = self.space.decode_batch(self.space.unflat_index(todo))
+            found = best_mappings(self.layer, hw, self.objective, self.tech,
+                                  self.space.mapping_options)  # fmt: skip
+            self._cache.update(zip(todo.tolist(), found.score.tolist(), strict=True))
+        return np.array([self._cache[int(i)] for i in flat])
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for v in self._cache.values() if not np.isfinite(v))
+
+    def best_seen(self, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best finite (index, score) pairs seen so far, best first."""
+        seen = sorted((s, i) for i, s in self._cache.items() if np.isfinite(s))
+        return [(i, s) for s, i in seen[:k]]
+
+
+def budget_feasible(space: DesignSpace, flat: np.ndarray, budget: Budget, tech=DEFAULT_TECH):
+    """Which points fit ``budget``: known before evaluation, so searches never spend on them."""
+    hw = space.decode_batch(space.unflat_index(np.asarray(flat, dtype=np.int64)))
+    feasible, _ = check_budget(hw, budget, tech)
+    return feasible
+
+
+def make_candidate(
+    layer: Layer, space: DesignSpace, hw_index: int, objective: Objective, tech=DEFAULT_TECH
+) -> Candidate | None:
+    """Re-derive the winning mapping and full cost breakdown of one point."""
+    hw = space.decode(space.unflat_index(int(hw_index)))
+    found = best_mapping(layer, hw, objective, tech)
+    if found.mapping is None:
+        return None
+    field_name = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}[objective.value]
+    return Candidate(int(hw_index), hw, found.mapping, found.cost, found.cost[field_name])
+
+
+#: Scores closer than this (relative) are ties; ties go to the smaller chip, which is what a
+#: designer would pick and keeps labels consistent for the recommender to learn.
+TIE_RTOL = 1e-9
+
+
+def tie_rank(scores: np.ndarray, area_mm2: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Order (best first) by score, then by area among ties, then by grid index."""
+    scores = np.asarray(scores, dtype=np.float64)
+    rounded = np.where(np.isfinite(scores), np.round(np.log(np.where(scores > 0, scores, 1.0))
+                                                     / TIE_RTOL), np.inf)  # fmt: skip
+    return np.lexsort((index, area_mm2, rounded))
+
+
+def make_label(
+    layer: Layer, space: DesignSpace, task: Task, method: str, ranked: Sequence[int],
+    evals: int, failures: int, top_k: int = DEFAULT_TOP_K, tech=DEFAULT_TECH,
+) -> Label:  # fmt: skip
+    """A label from hardware indices ranked best first (winner + ``top_k`` runners-up)."""
+    cands = [make_candidate(layer, space, i, task.objective, tech) for i in ranked[: top_k + 1]]
+    cands = [c for c in cands if c is not None]
+    if cands:
+        order = tie_rank(np.array([c.score for c in cands]),
+                         np.array([c.cost["area_mm2"] for c in cands]),
+                         np.array([c.hw_index for c in cands]))  # fmt: skip
+        cands = [cands[i] for i in order]
+    if not cands:
+        return Label(task, method, evals, None, (), failures)
+    return Label(task, method, evals, cands[0], tuple(cands[1:]), failures)
