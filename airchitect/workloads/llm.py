@@ -105,7 +105,7 @@ class LLMConfig:
             num_local_experts=_optional_int(d, "num_local_experts"),
             num_experts_per_tok=_optional_int(d, "num_experts_per_tok"),
             name=name,
-            family=str(d.get("family", "llm")),
+            family=str(d.get("family") or d.get("model_type") or "llm"),
             head_dim=_optional_int(d, "head_dim"),
         )
 
@@ -333,4 +333,4 @@ def build_llm(
             precision_bytes=precision_bytes,
         )
     )
-    return Network(name or f"{config.name}-{phase}", config.family, tuple(layers))
+    return Network(name or f"{config.name}-{phase}", "llm", tuple(layers))
