@@ -383,3 +383,7 @@ def _print_network(network: Network, json_out: bool) -> None:
 def main() -> None:
     """Console-script entry point (``airchitect``) and ``python -m airchitect``."""
     app(prog_name="airchitect")
+
+
+# The dataset commands live in their own module; importing it registers them on ``app``.
+from airchitect import cli_data  # noqa: E402, F401

@@ -103,7 +103,8 @@ def _synthetic_dwconv(rng: np.random.Generator, i: int) -> Workload:
 
 def _synthetic_gemm(rng: np.random.Generator, i: int) -> Workload:
     layer = gemm(f"synthetic-gemm-{i}", m=_log_uniform_int(rng, 1, 8192),
-                 k=_log_uniform_int(rng, 16, 16384), n=_log_uniform_int(rng, 16, 16384))  # fmt: skip
+                 k=_log_uniform_int(rng, 16, 16384),
+                 n=_log_uniform_int(rng, 16, 16384))  # fmt: skip
     return Workload(layer, "synthetic-gemm", "synthetic")
 
 

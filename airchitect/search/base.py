@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from airchitect.cost.batch import Mapping
-from airchitect.cost.mapper import Objective, best_mapping, best_mappings
+from airchitect.cost.mapper import Objective, best_mappings
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.space.budget import Budget, check_budget
 from airchitect.space.hardware import HardwareConfig
@@ -114,16 +114,35 @@ def budget_feasible(space: DesignSpace, flat: np.ndarray, budget: Budget, tech=D
     return feasible
 
 
+_SCORE_FIELD = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}
+
+
+def make_candidates(
+    layer: Layer, space: DesignSpace, hw_indices: Sequence[int], objective: Objective,
+    tech=DEFAULT_TECH,
+) -> list[Candidate]:  # fmt: skip
+    """Re-derive the winning mapping and full cost breakdown of many points in one mapper call;
+    points on which no mapping fits are left out."""
+    if len(hw_indices) == 0:
+        return []
+    flat = np.asarray(hw_indices, dtype=np.int64)
+    hw = space.decode_batch(space.unflat_index(flat))
+    found = best_mappings(layer, hw, objective, tech, space.mapping_options)
+    field_name = _SCORE_FIELD[Objective.parse(objective).value]
+    out = []
+    for i in np.flatnonzero(found.found):
+        cost = found.cost.row(int(i))
+        out.append(Candidate(int(flat[i]), hw.config(int(i)), found.mappings.mapping(int(i)),
+                             cost, cost[field_name]))  # fmt: skip
+    return out
+
+
 def make_candidate(
     layer: Layer, space: DesignSpace, hw_index: int, objective: Objective, tech=DEFAULT_TECH
 ) -> Candidate | None:
-    """Re-derive the winning mapping and full cost breakdown of one point."""
-    hw = space.decode(space.unflat_index(int(hw_index)))
-    found = best_mapping(layer, hw, objective, tech)
-    if found.mapping is None:
-        return None
-    field_name = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}[objective.value]
-    return Candidate(int(hw_index), hw, found.mapping, found.cost, found.cost[field_name])
+    """:func:`make_candidates` for one point; ``None`` when no mapping fits."""
+    found = make_candidates(layer, space, [hw_index], objective, tech)
+    return found[0] if found else None
 
 
 #: Scores closer than this (relative) are ties; ties go to the smaller chip, which is what a
@@ -144,8 +163,7 @@ def make_label(
     evals: int, failures: int, top_k: int = DEFAULT_TOP_K, tech=DEFAULT_TECH,
 ) -> Label:  # fmt: skip
     """A label from hardware indices ranked best first (winner + ``top_k`` runners-up)."""
-    cands = [make_candidate(layer, space, i, task.objective, tech) for i in ranked[: top_k + 1]]
-    cands = [c for c in cands if c is not None]
+    cands = make_candidates(layer, space, list(ranked[: top_k + 1]), task.objective, tech)
     if cands:
         order = tie_rank(np.array([c.score for c in cands]),
                          np.array([c.cost["area_mm2"] for c in cands]),

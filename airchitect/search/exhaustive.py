@@ -37,7 +37,7 @@ from airchitect.search.base import (
     make_label,
     tie_rank,
 )
-from airchitect.space.budget import check_budget, hardware_area_mm2
+from airchitect.space.budget import hardware_area_mm2, hardware_power_mw
 from airchitect.space.hardware import HARDWARE_KNOBS, HardwareBatch
 from airchitect.space.space import DesignSpace
 from airchitect.workloads.layer import Layer
@@ -81,33 +81,40 @@ def _per_array_mapping(layer: Layer, space: DesignSpace) -> dict[str, np.ndarray
                         best_dram_order(lay, cand))  # fmt: skip
     arrays = _array_grid(space)
     n_a, n_m = len(arrays), len(cand)
-    hw = arrays.take(np.repeat(np.arange(n_a), n_m))
-    m = cand.take(np.tile(np.arange(n_m), n_a))
-    counts = access_counts(lay, hw, m)
-    t = counts["tiles"]
-    word_bytes = layer.precision_bytes
+    parts = {k: np.empty(n_a * n_m) for k in ("compute", "noc", "exposed", "l1_bytes")}
+    for flow in np.unique(arrays.dataflow):  # one dataflow per call: no per-row dispatch
+        sel = np.flatnonzero(arrays.dataflow == flow)
+        rows = (sel[:, None] * n_m + np.arange(n_m)).reshape(-1)
+        counts = access_counts(lay, arrays.take(np.repeat(sel, n_m)),
+                               cand.take(np.tile(np.arange(n_m), len(sel))))  # fmt: skip
+        sched = counts["schedule"]
+        parts["compute"][rows] = counts["compute_cycles"]
+        parts["noc"][rows] = counts["noc_words"]
+        parts["exposed"][rows] = sched["exposed_noc"]
+        parts["l1_bytes"][rows] = sched["l1_words"] * layer.precision_bytes
+        t = counts["tiles"]  # per mapping, repeated per array: the first n_m rows suffice
+        dram = np.broadcast_to(counts["dram_words"], (len(sel) * n_m,))[:n_m]
+        l2_words = np.broadcast_to(t["w_words"] + t["i_words"] + t["o_words"],
+                                   (len(sel) * n_m,))[:n_m]  # fmt: skip
+    l2_bytes = l2_words * layer.precision_bytes
     return {
+        **parts,
         "array": np.repeat(np.arange(n_a), n_m),
-        "compute": counts["compute_cycles"].astype(np.float64),
-        "noc": counts["noc_words"].astype(np.float64),
-        "dram": np.broadcast_to(counts["dram_words"], (n_a * n_m,)).astype(np.float64),
-        "exposed": np.broadcast_to(counts["schedule"]["exposed_noc"], (n_a * n_m,)),
-        "l1_bytes": counts["schedule"]["l1_words"] * word_bytes,
-        "l2_bytes": np.broadcast_to(
-            (t["w_words"] + t["i_words"] + t["o_words"]) * word_bytes, (n_a * n_m,)
-        ),  # fmt: skip
+        "dram": np.tile(dram, n_a).astype(np.float64),
+        "l2_bytes": np.tile(l2_bytes, n_a),
         "n_arrays": n_a,
     }
 
 
-def _prefix_min(values: np.ndarray, starts: np.ndarray, cells: np.ndarray, shape) -> np.ndarray:
-    """Min of ``values (ch, n)`` (rows sorted by cell) per (array, l1 level, l2 level) cell,
+def _prefix_min(channels, starts: np.ndarray, cells: np.ndarray, shape) -> np.ndarray:
+    """Min per (array, l1 level, l2 level) cell of each channel's values (rows sorted by cell),
     then the running min over smaller buffer levels: the best mapping valid at each buffer
-    pair. Returns ``(ch, arrays, l1 levels, l2 levels)``."""
-    mins = np.minimum.reduceat(values, starts, axis=1)
-    grid = np.full((values.shape[0], int(np.prod(shape))), np.inf)
-    grid[:, cells] = mins
-    grid = grid.reshape(values.shape[0], *shape)
+    pair. ``channels`` yields one row vector at a time, so no (channels x rows) temporary is
+    ever built. Returns ``(channels, arrays, l1 levels, l2 levels)``."""
+    mins = [np.minimum.reduceat(values, starts) for values in channels]
+    grid = np.full((len(mins), int(np.prod(shape))), np.inf)
+    grid[:, cells] = np.stack(mins)
+    grid = grid.reshape(len(mins), *shape)
     return np.minimum.accumulate(np.minimum.accumulate(grid, axis=2), axis=3)
 
 
@@ -126,21 +133,21 @@ def sweep_grid(layer: Layer, space: DesignSpace, tech: TechTable = DEFAULT_TECH)
     cell = cell[order]
     c, noc, dram, exposed = (x[k][order] for k in ("compute", "noc", "dram", "exposed"))
     starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
-    shape = (x["n_arrays"], n1, n2)
+    args = (starts, cell[starts], (x["n_arrays"], n1, n2))
 
-    noc_bw, dram_bw = np.meshgrid(v["noc_words_per_cycle"], v["dram_bytes_per_cycle"],
-                                  indexing="ij")  # fmt: skip
-    noc_cycles = noc / noc_bw.reshape(-1, 1)  # (channels, rows)
-    latency = np.maximum(noc_cycles * exposed + c, noc_cycles, out=noc_cycles)
-    np.maximum(latency, dram * (layer.precision_bytes / dram_bw.reshape(-1, 1)), out=latency)
-    lat_grid = _prefix_min(latency, starts, cell[starts], shape)
+    def latencies():  # one channel per (NoC, DRAM) bandwidth pair, NoC-major
+        for noc_bw in v["noc_words_per_cycle"]:
+            noc_cycles = noc / noc_bw
+            busy = np.maximum(noc_cycles * exposed + c, noc_cycles)
+            for dram_bw in v["dram_bytes_per_cycle"]:
+                yield np.maximum(busy, dram * (layer.precision_bytes / dram_bw))
 
     scale = layer.precision_bytes / 2.0
-    l2_pj = tech.l2_pj(v["l2_kib"]).reshape(-1, 1)
-    movement = (noc * tech.noc_pj * scale + (noc + dram) * l2_pj * scale
-                + dram * tech.dram_pj * scale)  # fmt: skip
-    energy_grid = _prefix_min(movement, starts, cell[starts], shape)
-    return _assemble(layer, space, v, lat_grid, energy_grid, tech)
+    fixed = noc * (tech.noc_pj * scale) + dram * (tech.dram_pj * scale)
+    traffic = (noc + dram) * scale
+    energies = (fixed + traffic * l2_pj for l2_pj in tech.l2_pj(v["l2_kib"]))  # per L2 size
+    return _assemble(layer, space, v, _prefix_min(latencies(), *args),
+                     _prefix_min(energies, *args), tech)  # fmt: skip
 
 
 def _assemble(layer, space, v, lat_grid, energy_grid, tech) -> GridSweep:
@@ -172,27 +179,35 @@ class ExhaustiveLabeller:
 
     def __init__(self, space: DesignSpace, top_k: int = DEFAULT_TOP_K, tech=DEFAULT_TECH):
         self.space, self.top_k, self.tech = space, top_k, tech
-        self._hardware: HardwareBatch | None = None
-        self._area_mm2: np.ndarray | None = None
+        hw = space.enumerate()  # area and power of the whole grid, computed once
+        self._area_mm2 = hardware_area_mm2(hw, tech)
+        self._power_mw = hardware_power_mw(hw, tech)
 
     def label(
         self, layer: Layer, tasks: Sequence[Task], budget_evals: int | None = None, seed: int = 0
     ) -> list[Label]:
         sweep = sweep_grid(layer, self.space, self.tech)
-        return [self._label_task(layer, sweep, task) for task in tasks]
+        # One exact-EDP cache per layer: budgets of the same layer share their contenders.
+        edp = HardwareEvaluator(layer, self.space, Objective.EDP, self.tech)
+        return [self._label_task(layer, sweep, task, edp) for task in tasks]
 
     def _budget_mask(self, task: Task) -> np.ndarray:
-        if self._hardware is None:  # area and power of the whole grid, computed once
-            self._hardware = self.space.enumerate()
-            self._area_mm2 = hardware_area_mm2(self._hardware, self.tech)
-        return check_budget(self._hardware, task.budget, self.tech)[0]
+        """Budgets are known constraints: a mask over the grid, no evaluation needed."""
+        budget, mask = task.budget, np.ones(self.space.size, dtype=bool)
+        if budget.area_mm2 is not None:
+            mask &= self._area_mm2 <= budget.area_mm2
+        if budget.power_mw is not None:
+            mask &= self._power_mw <= budget.power_mw
+        return mask
 
-    def _label_task(self, layer: Layer, sweep: GridSweep, task: Task) -> Label:
+    def _label_task(
+        self, layer: Layer, sweep: GridSweep, task: Task, edp: HardwareEvaluator
+    ) -> Label:
         in_budget = self._budget_mask(task)
         failures = int(np.count_nonzero(in_budget & ~sweep.feasible))
         k = self.top_k + 1
         if task.objective is Objective.EDP:
-            ranked = self._rank_edp(layer, sweep, in_budget, k)
+            ranked = self._rank_edp(edp, sweep, in_budget, k)
         else:
             values = (
                 sweep.latency_cycles if task.objective is Objective.LATENCY else sweep.energy_pj
@@ -201,14 +216,13 @@ class ExhaustiveLabeller:
         return make_label(layer, self.space, task, self.name, ranked, self.space.size, failures,
                           self.top_k, self.tech)  # fmt: skip
 
-    def _rank_edp(self, layer: Layer, sweep: GridSweep, in_budget: np.ndarray, k: int):
+    def _rank_edp(self, evaluator, sweep: GridSweep, in_budget: np.ndarray, k: int):
         """Exact EDP top-k: score the k best lower bounds exactly; any point whose bound is
         below the k-th exact EDP found could still place, so score those too."""
         bound = np.where(in_budget, sweep.edp_lower_bound, np.inf)
         seed_points = self._smallest(bound, k)
         if not seed_points:
             return []
-        evaluator = HardwareEvaluator(layer, self.space, Objective.EDP, self.tech)
         exact = evaluator.scores(seed_points)
         threshold = np.sort(exact)[min(k, len(exact)) - 1]
         contenders = np.flatnonzero(

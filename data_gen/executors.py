@@ -1,0 +1,94 @@
+"""Run shard labelling in parallel: local processes (default) or a Ray cluster.
+
+Workers label and return rows; the driver commits each shard as it arrives, so a dataset
+never depends on a shared filesystem and an interrupted run keeps every finished shard.
+Each worker runs one thread: parallelism comes from processes, not from BLAS or torch threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+from data_gen.generate import GeneratorConfig, label_shard
+
+EXECUTORS = ("process", "ray")
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+ShardResult = tuple[int, list[dict]]
+
+
+def single_thread() -> None:
+    """Pin this process to one compute thread (set before numpy/torch spin up pools)."""
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # torch is optional for labelling
+        pass
+
+
+def _label(config: GeneratorConfig, shard: int) -> ShardResult:
+    return shard, label_shard(config, shard)
+
+
+def run_local(
+    config: GeneratorConfig, shards: Sequence[int], workers: int
+) -> Iterator[ShardResult]:
+    """Yield (shard, rows) as shards finish; ``workers <= 1`` runs in this process."""
+    if workers <= 1 or len(shards) <= 1:
+        single_thread()
+        for shard in shards:
+            yield _label(config, shard)
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=single_thread)
+    try:
+        pending = {pool.submit(_label, config, s) for s in shards}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:  # on Ctrl-C or an error: drop queued shards, do not wait for running ones
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_ray(
+    config: GeneratorConfig, shards: Sequence[int], workers: int, address: str | None
+) -> Iterator[ShardResult]:
+    """The same on Ray: ``address`` joins an existing cluster, else a local one starts."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--executor ray needs the 'ray' package (pip install ray)") from None
+    started = not ray.is_initialized()
+    if started:
+        kwargs = {"address": address} if address else {"num_cpus": max(1, workers)}
+        ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+    remote = ray.remote(num_cpus=1)(_ray_task)
+    pending = [remote.remote(config, s) for s in shards]
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if started:  # leave a cluster we joined running; stop one we started
+            ray.shutdown()
+
+
+def _ray_task(config: GeneratorConfig, shard: int) -> ShardResult:
+    single_thread()
+    return _label(config, shard)
+
+
+def executor(name: str, workers: int, address: str | None = None) -> Callable:
+    """The shard runner for ``--executor``; errors list the allowed names."""
+    if name == "process":
+        return lambda config, shards: run_local(config, shards, workers)
+    if name == "ray":
+        return lambda config, shards: run_ray(config, shards, workers, address)
+    raise ValueError(f"field 'executor' must be one of {', '.join(EXECUTORS)}, got {name!r}")

@@ -1,0 +1,255 @@
+"""Importing AIrchitect v2 CSV files: ConfigID decoding, parsing errors, the written dataset."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from airchitect.cost.mapper import Objective
+from airchitect.search.base import make_candidate
+from airchitect.space.hardware import Dataflow
+from airchitect.workloads.layer import OpType
+from data_gen.airchitect_v2 import (
+    BUFFER_LEVELS,
+    CONV_COLUMNS,
+    DATAFLOWS,
+    PE_LEVELS,
+    SCHEMES,
+    V2FormatError,
+    config_id_of_design,
+    decode_config_id,
+    encode_config_id,
+    import_v2,
+    read_v2_csv,
+    v2_space,
+)
+from data_gen.dataset import read_dataset, validate_dataset
+from data_gen.manifest import MANIFEST_NAME
+from data_gen.writer import ResumeError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CONV = FIXTURES / "v2_conv.csv"
+GEMM = FIXTURES / "v2_gemm.csv"
+CONV_ROWS, GEMM_ROWS = 32, 17
+#: The fixture's large GEMM on buffer level 10: no mapping of it fits 160 KiB.
+OVERFLOW_ROW = ("v2_gemm", "row16")
+
+
+# ---- ConfigID ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_decode_encode_are_inverses_over_every_id(scheme):
+    ids = SCHEMES[scheme].ids
+    assert len(ids) == PE_LEVELS * BUFFER_LEVELS == 768
+    pairs = [decode_config_id(i, scheme) for i in ids]
+    assert sorted(pairs) == [(p, b) for p in range(1, 65) for b in range(1, 13)]
+    assert [encode_config_id(p, b, scheme) for p, b in pairs] == list(ids)
+
+
+def test_chosen_decoding_fits_the_published_ids():
+    """PE-major, 0-based: 1..767 are valid, 767 is the biggest design, 12k the smallest buffer."""
+    assert SCHEMES["pe-major"].ids == range(0, 768)
+    assert all(1 <= encode_config_id(p, b) <= 767 for p in range(1, 65) for b in range(2, 13))
+    assert decode_config_id(767) == (64, 12)  # the release's most frequent label
+    assert decode_config_id(0) == (1, 1)
+    assert {decode_config_id(i)[1] for i in range(0, 768, 12)} == {1}
+    # the published runs 757..767, 565..575, 373..383 are 64, 48 and 32 PEs
+    assert {decode_config_id(i)[0] for i in range(757, 768)} == {64}
+    assert {decode_config_id(i)[0] for i in range(565, 576)} == {48}
+    assert decode_config_id(373) == (32, 2)
+    ids = [r.config_id for r in read_v2_csv(CONV) + read_v2_csv(GEMM)]
+    assert all(1 <= i <= 767 and i % 12 for i in ids)
+
+
+def test_alternative_decodings_are_available():
+    assert decode_config_id(768, "pe-major-1") == (64, 12)
+    assert decode_config_id(767, "buffer-major") == (64, 12)
+    assert decode_config_id(373, "buffer-major") == (54, 6)
+    with pytest.raises(ValueError, match="1..768"):
+        decode_config_id(0, "pe-major-1")
+    with pytest.raises(ValueError, match="unknown ConfigID scheme"):
+        decode_config_id(1, "readme")
+
+
+@pytest.mark.parametrize("bad", [-1, 768, 769, True, 3.0, "5"])
+def test_decode_rejects_ids_outside_the_scheme(bad):
+    with pytest.raises(ValueError, match="0..767"):
+        decode_config_id(bad)
+
+
+@pytest.mark.parametrize(("pe", "buf"), [(0, 1), (65, 1), (1, 0), (1, 13), (True, 1)])
+def test_encode_rejects_levels_out_of_range(pe, buf):
+    with pytest.raises(ValueError, match="pe_index|buffer_index"):
+        encode_config_id(pe, buf)
+
+
+# ---- the space -----------------------------------------------------------------------------------
+def test_space_file():
+    space = v2_space()
+    knobs = {k.name: k.json_values() for k in space.knobs}
+    assert knobs["pe_rows"] == list(range(1, 65)) and knobs["pe_cols"] == [1]
+    assert knobs["l2_kib"] == [16 * b for b in range(1, 13)]
+    assert knobs["dataflow"] == ["ws", "os", "rs"]
+    assert all(len(knobs[k]) == 1 for k in ("l1_bytes", "noc_words_per_cycle",
+                                            "dram_bytes_per_cycle"))  # fmt: skip
+    assert space.size == 64 * 12 * 3
+
+
+# ---- reading -------------------------------------------------------------------------------------
+def test_read_conv_and_gemm_files():
+    conv, gemm = read_v2_csv(CONV), read_v2_csv(GEMM)
+    assert (len(conv), len(gemm)) == (CONV_ROWS, GEMM_ROWS)
+    assert {r.kind for r in conv} == {"conv"} and {r.kind for r in gemm} == {"gemm"}
+    first = conv[0]  # 386,238,32,192,7,7,dla,767,564819642
+    assert (first.row, first.line, first.config_id, first.rewards) == (0, 2, 767, 564819642.0)
+    layer = first.layer()
+    assert (layer.k, layer.c, layer.p, layer.q, layer.r, layer.s) == (386, 238, 186, 26, 7, 7)
+    assert first.dataflow is Dataflow.WS and layer.op is OpType.CONV
+    g = gemm[0].layer()  # M=386, N=4836, GEMM_K=11662
+    assert g.op is OpType.GEMM and (g.p, g.k, g.c) == (386, 4836, 11662)
+    assert conv[6].rewards == 406173183.0  # written "406173183.0"
+    assert DATAFLOWS == {"dla": Dataflow.WS, "eye": Dataflow.RS, "shi": Dataflow.OS}
+
+
+def test_integral_floats_count_as_integers(tmp_path):
+    path = _write(tmp_path, "ok.csv", "K,C,X,Y,R,S,df,ConfigID,rewards", "8.0,4,16,16,3,3,eye,0,10")
+    (row,) = read_v2_csv(path)
+    assert row.dims["K"] == 8 and row.config_id == 0 and row.df == "eye"
+
+
+def _write(tmp_path: Path, name: str, header: str, *lines: str) -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join((header, *lines)) + "\n")
+    return path
+
+
+CONV_HEADER = ",".join(CONV_COLUMNS)
+GOOD = "64,32,56,56,3,3,dla,767,1200000"
+BAD_FILES = {
+    "missing column": ("K,C,X,Y,R,S,df,rewards", ["64,32,56,56,3,3,dla,1"], r"missing .*ConfigID"),
+    "unknown column": (CONV_HEADER + ",extra", [GOOD + ",1"], r"unknown .*extra"),
+    "neither kind": ("A,B,df,ConfigID,rewards", ["1,2,dla,3,4"], "neither a conv file"),
+    "bad df": (CONV_HEADER, [GOOD, "64,32,56,56,3,3,tpu,767,5"], r"row 1\), column 'df'"),
+    "ConfigID -1": (CONV_HEADER, ["64,32,56,56,3,3,dla,-1,5"], r"row 0\), column 'ConfigID'"),
+    "ConfigID 768": (CONV_HEADER, ["64,32,56,56,3,3,dla,768,5"], r"column 'ConfigID'.*0..767"),
+    "ConfigID 769": (CONV_HEADER, ["64,32,56,56,3,3,dla,769,5"], r"column 'ConfigID'.*0..767"),
+    "zero dim": (CONV_HEADER, [GOOD, GOOD, "0,32,56,56,3,3,dla,767,5"], r"row 2\), column 'K'"),
+    "negative dim": (CONV_HEADER, ["64,-2,56,56,3,3,dla,767,5"], r"column 'C'.*positive"),
+    "fractional dim": (CONV_HEADER, ["64,32,56.5,56,3,3,dla,767,5"], r"column 'X'.*integer"),
+    "text dim": (CONV_HEADER, ["64,32,56,abc,3,3,dla,767,5"], r"column 'Y'.*integer"),
+    "zero rewards": (CONV_HEADER, ["64,32,56,56,3,3,dla,767,0"], r"column 'rewards'"),
+    "nan rewards": (CONV_HEADER, ["64,32,56,56,3,3,dla,767,nan"], r"column 'rewards'"),
+    "no output": (CONV_HEADER, ["64,32,1,56,3,3,dla,767,5"], r"row 0\), columns 'X','S'"),
+    "field count": (CONV_HEADER, ["64,32,56,56,3,3,dla,767"], r"row 0\): 8 fields"),
+    "gemm zero": ("M,N,GEMM_K,df,ConfigID,rewards", ["4,0,8,shi,5,9.0"], r"column 'N'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_files_name_the_row_and_column(tmp_path, case):
+    header, lines, pattern = BAD_FILES[case]
+    path = _write(tmp_path, "bad.csv", header, *lines)
+    with pytest.raises(V2FormatError, match=pattern) as info:
+        read_v2_csv(path)
+    assert str(path) in str(info.value)
+
+
+def test_empty_file_and_duplicate_names(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(V2FormatError, match="empty file"):
+        read_v2_csv(empty)
+    other = tmp_path / "sub"
+    other.mkdir()
+    shutil.copy(CONV, other / CONV.name)
+    with pytest.raises(ValueError, match="share the name"):
+        import_v2([CONV, other / CONV.name], tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+# ---- importing -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("v2") / "ds"
+    summary = import_v2([CONV, GEMM], out, shards=3)
+    return out, summary
+
+
+def test_import_writes_a_valid_dataset(imported):
+    out, summary = imported
+    assert validate_dataset(out) == []
+    df = read_dataset(out)
+    assert len(df) == summary["rows"] == CONV_ROWS + GEMM_ROWS
+    assert summary["rows_per_file"] == {"v2_conv.csv": CONV_ROWS, "v2_gemm.csv": GEMM_ROWS}
+    assert summary["kind_per_file"] == {"v2_conv.csv": "conv", "v2_gemm.csv": "gemm"}
+    assert sum(summary["rows_per_df"].values()) == len(df)
+    assert summary["shards_written"] == 3 and sorted(df["shard"].unique()) == [0, 1, 2]
+    assert df["found"].all() and (df["evals"] == 0).all()
+    assert set(df["label_method"]) == {"airchitect-v2"} and set(df["objective"]) == {"latency"}
+    assert df["area_budget_mm2"].isna().all() and df["power_budget_mw"].isna().all()
+    assert all(len(t) == 0 for t in df["topk"])
+    assert df["row_id"].is_unique
+
+
+def test_rows_keep_the_source_label(imported):
+    out, _ = imported
+    df = read_dataset(out)
+    source = {(Path(r.file).stem, f"row{r.row}"): r for r in read_v2_csv(CONV) + read_v2_csv(GEMM)}
+    for _, row in df.iterrows():
+        v2 = source[(row["model"], row["layer_name"])]
+        assert row["family"] == f"airchitect-v2-{v2.kind}"
+        assert row["score"] == v2.rewards
+        assert row["dataflow"] == v2.dataflow.name.lower()
+
+
+def test_config_id_is_recoverable_from_every_row(imported):
+    out, summary = imported
+    space = v2_space()
+    df = read_dataset(out)
+    source = {(Path(r.file).stem, f"row{r.row}"): r.config_id
+              for r in read_v2_csv(CONV) + read_v2_csv(GEMM)}  # fmt: skip
+    got = [config_id_of_design(space, int(r.pe_rows), float(r.l2_kib)) for _, r in df.iterrows()]
+    want = [source[(m, n)] for m, n in zip(df["model"], df["layer_name"], strict=True)]
+    assert got == want
+    assert summary["distinct_config_ids"] == len(set(want))
+
+
+def test_rows_without_a_fitting_mapping_are_flagged(imported):
+    out, summary = imported
+    df = read_dataset(out).set_index(["model", "layer_name"])
+    space = v2_space()
+    flagged = df[df["failures"] > 0]
+    assert OVERFLOW_ROW in flagged.index
+    assert summary["rows_without_fitting_mapping"] == len(flagged)
+    gemm = {f"row{r.row}": r for r in read_v2_csv(GEMM)}
+    layer = gemm[OVERFLOW_ROW[1]].layer()
+    assert make_candidate(layer, space, int(df.loc[OVERFLOW_ROW, "hw_index"]),
+                          Objective.LATENCY) is None  # fmt: skip
+    assert np.isfinite(flagged["cycles"]).all() and (flagged["cycles"] > 0).all()
+    assert (df.drop(flagged.index)["failures"] == 0).all()
+
+
+def test_two_imports_write_identical_bytes(imported, tmp_path):
+    out, _ = imported
+    again = tmp_path / "again"
+    import_v2([CONV, GEMM], again, shards=3)
+    for name in sorted(p.name for p in out.iterdir()):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_reimport_resumes_and_a_changed_file_is_refused(tmp_path):
+    out = tmp_path / "ds"
+    first = import_v2([GEMM], out, shards=2)
+    shards = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "shard-00001.parquet").unlink()  # as if killed before the last shard
+    second = import_v2([GEMM], out, shards=2)
+    assert (first["shards_written"], second["shards_written"]) == (2, 1)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == shards
+    assert import_v2([GEMM], out, shards=2)["shards_written"] == 0
+    changed = tmp_path / GEMM.name
+    changed.write_text(GEMM.read_text().replace("564819642.0", "564819643.0"))
+    with pytest.raises(ResumeError, match="file_sha256"):
+        import_v2([changed], out, shards=2)
+    assert (out / MANIFEST_NAME).read_bytes() == shards[MANIFEST_NAME]
