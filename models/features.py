@@ -1,0 +1,231 @@
+"""Workload and task features as a fixed sequence of tokens.
+
+Every token position has its own slice of one shared vocabulary (so one embedding table serves
+them all) and carries a float value next to its id:
+
+- categorical features (``op``, ``objective``): id = position offset + vocabulary index, value 0;
+- numeric features (loop-nest dims, precision, derived operand sizes, budgets): id = position
+  offset + quantile bucket of the log value, value = the standardised log value.
+
+Local id 0 of every position is reserved: "unknown" for a category never seen in training and
+"missing" for a null number; for the budgets it means "unconstrained". Nothing the model can be
+asked about at inference crashes the encoder: unknown categories and nulls map to id 0.
+The statistics are fitted on the training split and travel with the model (:meth:`to_dict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FEATURES_VERSION = 1
+CATEGORICAL_FEATURES: tuple[str, ...] = ("op", "objective")
+DIM_FEATURES: tuple[str, ...] = (
+    "n", "k", "c", "p", "q", "r", "s", "stride", "dilation", "groups", "precision_bytes", "macs",
+)  # fmt: skip
+#: Operand sizes in bytes and arithmetic intensity, computed from the dims (see ``Layer``).
+DERIVED_FEATURES: tuple[str, ...] = ("weight_bytes", "input_bytes", "output_bytes", "intensity")
+BUDGET_FEATURES: tuple[str, ...] = ("area_budget_mm2", "power_budget_mw")
+NUMERIC_FEATURES: tuple[str, ...] = DIM_FEATURES + DERIVED_FEATURES + BUDGET_FEATURES
+TOKENS: tuple[str, ...] = CATEGORICAL_FEATURES + NUMERIC_FEATURES
+#: Columns a frame must have to be encoded (the derived features are computed from them).
+INPUT_COLUMNS: tuple[str, ...] = CATEGORICAL_FEATURES + DIM_FEATURES + BUDGET_FEATURES
+RESERVED = 0  # local id of "unknown" / "missing" / "unconstrained" at every position
+VALUE_CLIP = 8.0  # standardised values beyond this are clipped: far-off inputs stay finite
+
+
+@dataclass
+class NumericStats:
+    """Normalisation of one numeric feature: mean/std of its log and quantile bucket edges."""
+
+    mean: float
+    std: float
+    edges: list[float]
+
+    @property
+    def size(self) -> int:
+        """Local ids used: the reserved one plus ``len(edges) + 1`` buckets."""
+        return len(self.edges) + 2
+
+
+@dataclass
+class FeatureStats:
+    """Everything needed to turn a frame into tokens, fitted on training rows only."""
+
+    numeric: dict[str, NumericStats]
+    categorical: dict[str, list[str]]
+    n_buckets: int = 16
+    version: int = FEATURES_VERSION
+    _offsets: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        offset = 0
+        for name in TOKENS:
+            self._offsets[name] = offset
+            offset += self.size(name)
+
+    def size(self, name: str) -> int:
+        """Vocabulary slice length of token ``name`` (reserved id included)."""
+        if name in self.categorical:
+            return len(self.categorical[name]) + 1
+        return self.numeric[name].size
+
+    def offset(self, name: str) -> int:
+        return self._offsets[name]
+
+    @property
+    def vocab_size(self) -> int:
+        return sum(self.size(name) for name in TOKENS)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(TOKENS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON (floats, strings, lists)."""
+        return {
+            "version": self.version,
+            "n_buckets": self.n_buckets,
+            "tokens": list(TOKENS),
+            "numeric": {
+                k: {"mean": v.mean, "std": v.std, "edges": list(v.edges)}
+                for k, v in self.numeric.items()
+            },
+            "categorical": {k: list(v) for k, v in self.categorical.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureStats:
+        if data.get("version") != FEATURES_VERSION or list(data.get("tokens", [])) != list(TOKENS):
+            raise ValueError(
+                f"feature stats version {data.get('version')!r} with tokens "
+                f"{data.get('tokens')!r} do not match this code (version {FEATURES_VERSION})"
+            )
+        numeric = {
+            k: NumericStats(float(v["mean"]), float(v["std"]), [float(e) for e in v["edges"]])
+            for k, v in data["numeric"].items()
+        }
+        categorical = {k: [str(x) for x in v] for k, v in data["categorical"].items()}
+        return cls(numeric, categorical, int(data["n_buckets"]), int(data["version"]))
+
+
+# ---- raw columns -> log values / category strings ------------------------------------------------
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        raise KeyError(f"feature column {name!r} is missing; a frame needs {list(INPUT_COLUMNS)}")
+    return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _derived(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Operand bytes and MACs per byte, following ``Layer``'s definitions (NaN propagates)."""
+    d = {name: _column(frame, name) for name in DIM_FEATURES}
+    with np.errstate(all="ignore"):
+        in_h = (d["p"] - 1) * d["stride"] + (d["r"] - 1) * d["dilation"] + 1
+        in_w = (d["q"] - 1) * d["stride"] + (d["s"] - 1) * d["dilation"] + 1
+        weight = d["k"] * d["c"] / d["groups"] * d["r"] * d["s"] * d["precision_bytes"]
+        inputs = d["n"] * d["c"] * in_h * in_w * d["precision_bytes"]
+        outputs = d["n"] * d["k"] * d["p"] * d["q"] * d["precision_bytes"]
+        intensity = d["macs"] / (weight + inputs + outputs)
+    out = {"weight_bytes": weight, "input_bytes": inputs, "output_bytes": outputs}
+    return out | {"intensity": intensity}
+
+
+def log_numeric(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Natural log of every numeric feature, ``(B,)`` each; NaN where null or non-positive."""
+    raw = {name: _column(frame, name) for name in DIM_FEATURES + BUDGET_FEATURES}
+    raw |= _derived(frame)
+    out = {}
+    for name in NUMERIC_FEATURES:
+        x = raw[name]
+        ok = np.isfinite(x) & (x > 0)
+        out[name] = np.where(ok, np.log(np.where(ok, x, 1.0)), np.nan)
+    return out
+
+
+def _categories(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        raise KeyError(f"feature column {name!r} is missing; a frame needs {list(INPUT_COLUMNS)}")
+    col = frame[name]
+    return np.array([None if pd.isna(v) else str(v) for v in col], dtype=object)
+
+
+# ---- fitting and encoding ------------------------------------------------------------------------
+def _fit_numeric(logs: np.ndarray, n_buckets: int) -> NumericStats:
+    x = logs[np.isfinite(logs)]
+    if x.size == 0:  # a feature never present in training: every value lands in one bucket
+        return NumericStats(0.0, 1.0, [])
+    std = float(x.std())
+    quantiles = np.quantile(x, np.arange(1, n_buckets) / n_buckets)
+    edges = np.unique(np.round(quantiles, 9))
+    return NumericStats(float(x.mean()), std if std > 1e-6 else 1.0, [float(e) for e in edges])
+
+
+def fit_feature_stats(frame: pd.DataFrame, n_buckets: int = 16) -> FeatureStats:
+    """Fit normalisation, bucket edges and vocabularies on ``frame`` (the training rows)."""
+    logs = log_numeric(frame)
+    numeric = {name: _fit_numeric(logs[name], n_buckets) for name in NUMERIC_FEATURES}
+    categorical = {}
+    for name in CATEGORICAL_FEATURES:
+        values = _categories(frame, name)
+        categorical[name] = sorted({v for v in values if v is not None})
+    return FeatureStats(numeric, categorical, n_buckets)
+
+
+def encode_features(frame: pd.DataFrame, stats: FeatureStats) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids ``int64 (B, T)`` and values ``float32 (B, T)`` of every row of ``frame``."""
+    n = len(frame)
+    ids = np.zeros((n, stats.n_tokens), dtype=np.int64)
+    values = np.zeros((n, stats.n_tokens), dtype=np.float32)
+    for t, name in enumerate(CATEGORICAL_FEATURES):
+        lookup = {v: i + 1 for i, v in enumerate(stats.categorical[name])}
+        local = [lookup.get(v, RESERVED) for v in _categories(frame, name)]
+        ids[:, t] = stats.offset(name) + np.asarray(local, dtype=np.int64)
+    logs = log_numeric(frame)
+    for t, name in enumerate(NUMERIC_FEATURES, start=len(CATEGORICAL_FEATURES)):
+        st, x = stats.numeric[name], logs[name]
+        present = np.isfinite(x)
+        bucket = np.searchsorted(np.asarray(st.edges), np.where(present, x, 0.0), side="right")
+        ids[:, t] = stats.offset(name) + np.where(present, bucket + 1, RESERVED)
+        z = np.clip((np.where(present, x, st.mean) - st.mean) / st.std, -VALUE_CLIP, VALUE_CLIP)
+        values[:, t] = z.astype(np.float32)
+    return ids, values
+
+
+# ---- cost target ---------------------------------------------------------------------------------
+def fit_cost_stats(frame: pd.DataFrame) -> dict[str, Any]:
+    """Mean/std of ``log(score)`` per objective (scores of different objectives differ in
+    units by orders of magnitude) and over all rows (the fallback for an unknown objective)."""
+    logs = np.log(np.clip(_column(frame, "score"), 1e-30, None))
+    objectives = _categories(frame, "objective")
+
+    def moments(x: np.ndarray) -> dict[str, float]:
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            return {"mean": 0.0, "std": 1.0}
+        std = float(x.std())
+        return {"mean": float(x.mean()), "std": std if std > 1e-6 else 1.0}
+
+    names = sorted({o for o in objectives if o is not None})
+    per = {name: moments(logs[objectives == name]) for name in names}
+    return {"objective": per, "all": moments(logs)}
+
+
+def _cost_moments(objectives: np.ndarray, stats: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    chosen = [stats["objective"].get(o, stats["all"]) for o in objectives]
+    return np.array([c["mean"] for c in chosen]), np.array([c["std"] for c in chosen])
+
+
+def normalise_cost(frame: pd.DataFrame, stats: dict[str, Any]) -> np.ndarray:
+    """Standardised ``log(score)`` `float32 (B,)` per the row's objective."""
+    logs = np.log(np.clip(_column(frame, "score"), 1e-30, None))
+    mean, std = _cost_moments(_categories(frame, "objective"), stats)
+    return ((logs - mean) / std).astype(np.float32)
+
+
+def denormalise_cost(z: np.ndarray, objectives: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
+    """Scores (objective units) `(B,)` from standardised log costs `(B,)`."""
+    mean, std = _cost_moments(np.asarray(objectives, dtype=object), stats)
+    return np.exp(np.asarray(z, dtype=np.float64) * std + mean)

@@ -1,0 +1,187 @@
+"""Train a recommender on a dataset directory and write a self-describing run directory.
+
+``train(data_dir, out_dir, config)`` writes into ``out_dir``:
+
+- ``model.pt``: the bundle ``{"format": "airchitect-recommender", "version": 1, "model_config",
+  "train_config", "feature_stats", "cost_stats", "space", "space_hash", "schema_version",
+  "state_dict", "metrics", "data"}``; :func:`load_bundle` rebuilds the model from it alone;
+- ``run.json``: the same minus the weights, for people and tools;
+- ``logs/`` (Lightning ``CSVLogger``: ``metrics.csv``, ``hparams.yaml``) and ``checkpoints/``
+  (the best epoch by ``val/loss``).
+
+Hardware: CPU by default. ``accelerator``, ``devices``, ``strategy``, ``num_nodes`` and
+``precision`` go straight to ``lightning.Trainer``: e.g. ``accelerator="gpu", devices=4,
+strategy="ddp"`` for one node with four GPUs, plus ``num_nodes=2`` under a cluster launcher
+(SLURM/torchrun set the rank environment), ``precision="bf16-mixed"`` on recent GPUs. In
+distributed runs each rank reads the data itself; only rank 0 writes the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from models.bundle import BUNDLE_FORMAT, BUNDLE_NAME, BUNDLE_VERSION, load_bundle, save_bundle
+from models.data import RecommenderDataModule
+from models.lightning_module import RecommenderModule
+from models.network import Recommender, RecommenderConfig
+
+__all__ = ["TrainConfig", "load_bundle", "save_bundle", "train"]
+
+MONITOR = "val/loss"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (the data's own sizes come from the dataset).
+
+    ``schedule``: "cosine" (linear warm-up, then cosine per step), "onecycle" or "constant";
+    with ``stream=True`` the number of steps is unknown and both decaying schedules become a
+    cosine over epochs. ``contrastive=False`` is the ablation without the contrastive stage.
+    """
+
+    # network
+    d_model: int = 128
+    n_heads: int = 4
+    encoder_layers: int = 3
+    decoder_layers: int = 2
+    dim_feedforward: int = 256
+    dropout: float = 0.1
+    projection_dim: int = 64
+    # optimisation
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    schedule: str = "cosine"
+    max_epochs: int = 50
+    batch_size: int = 256
+    patience: int = 8
+    contrastive: bool = True
+    w_con: float = 0.5
+    w_cost: float = 0.5
+    temperature: float = 0.1
+    soft_positives: bool = False
+    # data
+    seed: int = 0
+    split: str = "random"
+    val_fraction: float = 0.05
+    test_fraction: float = 0.1
+    stream: bool = False
+    num_workers: int = 0
+    # hardware (passed through to lightning.Trainer)
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s) {sorted(unknown)}")
+        return cls(**data)
+
+    def model_fields(self, dims: dict[str, Any]) -> RecommenderConfig:
+        """The network config: data-given ``dims`` plus this config's sizes."""
+        sizes = ("d_model", "n_heads", "encoder_layers", "decoder_layers", "dim_feedforward",
+                 "dropout", "projection_dim")  # fmt: skip
+        return RecommenderConfig(**dims, **{k: getattr(self, k) for k in sizes})
+
+
+def build_module(config: TrainConfig, model_config: RecommenderConfig) -> RecommenderModule:
+    keys = ("lr", "weight_decay", "contrastive", "w_con", "w_cost", "temperature",
+            "soft_positives", "schedule")  # fmt: skip
+    return RecommenderModule(model_config.to_dict(), **{k: getattr(config, k) for k in keys})
+
+
+def _trainer(config: TrainConfig, out_dir: Path) -> pl.Trainer:
+    checkpoint = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="best", monitor=MONITOR, mode="min",
+        save_top_k=1, auto_insert_metric_name=False,
+    )  # fmt: skip
+    return pl.Trainer(
+        max_epochs=config.max_epochs,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy=config.strategy,
+        num_nodes=config.num_nodes,
+        precision=config.precision,
+        logger=CSVLogger(out_dir, name="logs", version=""),
+        callbacks=[EarlyStopping(MONITOR, patience=config.patience, mode="min"), checkpoint],
+        deterministic="warn",  # reproducible, but a GPU op without a deterministic kernel warns
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+    )
+
+
+def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None) -> Path:
+    """Train on ``data_dir``; returns the path of the bundle written into ``out_dir``."""
+    config = config or TrainConfig()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    dm = RecommenderDataModule(
+        data_dir, split=config.split, val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction, seed=config.seed, batch_size=config.batch_size,
+        stream=config.stream, num_workers=config.num_workers,
+    )  # fmt: skip
+    model_config = config.model_fields(dm.model_dims())
+    module = build_module(config, model_config)
+    trainer = _trainer(config, out_dir)
+    trainer.fit(module, datamodule=dm)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:  # the weights of the best epoch, not of the last one
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state)
+    metrics = trainer.validate(module, datamodule=dm, verbose=False)[0]
+    path = out_dir / BUNDLE_NAME
+    if trainer.is_global_zero:
+        bundle = _bundle(dm, config, model_config, module.model, metrics)
+        save_bundle(bundle, path)
+        _write_json(out_dir / "run.json", {k: v for k, v in bundle.items() if k != "state_dict"})
+    return path
+
+
+def _bundle(
+    dm: RecommenderDataModule,
+    config: TrainConfig,
+    model_config: RecommenderConfig,
+    model: Recommender,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    assert dm.feature_stats is not None
+    rows = {s: len(f) for s, f in dm.frames.items()} if dm.frames else None
+    return {
+        "format": BUNDLE_FORMAT,
+        "version": BUNDLE_VERSION,
+        "model_config": model_config.to_dict(),
+        "train_config": config.to_dict(),
+        "feature_stats": dm.feature_stats.to_dict(),
+        "cost_stats": dm.cost_stats,
+        "space": dm.manifest.space,
+        "space_hash": dm.manifest.space_hash,
+        "schema_version": dm.manifest.schema_version,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "data": {"dir": str(dm.data_dir), "split": dm.split, "rows": rows},
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", "utf-8")
+    os.replace(tmp, path)

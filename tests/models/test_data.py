@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from models.data import RecommenderDataModule, StreamedRows, workload_keys
+
+
+def split_ids(dm: RecommenderDataModule) -> dict[str, set[str]]:
+    dm.setup()
+    return {s: set(f["row_id"]) for s, f in dm.frames.items()}
+
+
+def test_random_split_is_disjoint_by_workload_and_deterministic(dataset_dir: Path) -> None:
+    a = RecommenderDataModule(dataset_dir, seed=3, val_fraction=0.1, test_fraction=0.2)
+    ids = split_ids(a)
+    assert all(ids[s] for s in ("train", "val", "test"))
+    assert not (ids["train"] & ids["val"]) and not (ids["train"] & ids["test"])
+    keys = {s: set(workload_keys(f)) for s, f in a.frames.items()}
+    assert not (keys["train"] & keys["test"]) and not (keys["train"] & keys["val"])
+    assert split_ids(RecommenderDataModule(dataset_dir, seed=3, val_fraction=0.1,
+                                           test_fraction=0.2)) == ids  # fmt: skip
+    assert split_ids(RecommenderDataModule(dataset_dir, seed=4, val_fraction=0.1,
+                                           test_fraction=0.2)) != ids  # fmt: skip
+
+
+@pytest.mark.parametrize("split", ["family:llm,rl", "model:resnet50"])
+def test_held_out_sources_never_reach_train(dataset_dir: Path, split: str) -> None:
+    dm = RecommenderDataModule(dataset_dir, split=split, val_fraction=0.1)
+    dm.setup()
+    kind, names = split.split(":")
+    names = names.split(",")
+    assert set(dm.frames["test"][kind]) == set(names)
+    for s in ("train", "val"):
+        assert not dm.frames[s][kind].isin(names).any()
+    # the statistics saw training rows only: a held-out-only op is unknown to them
+    train_ops = set(dm.frames["train"]["op"])
+    assert set(dm.feature_stats.categorical["op"]) == train_ops
+
+
+def test_every_found_row_lands_in_exactly_one_split(
+    dataset_dir: Path, dataset_frame: pd.DataFrame
+) -> None:
+    ids = split_ids(RecommenderDataModule(dataset_dir, split="family:llm"))
+    found = set(dataset_frame.loc[dataset_frame["found"], "row_id"])
+    assert sum(len(v) for v in ids.values()) == len(found)
+    assert set().union(*ids.values()) == found
+
+
+def test_bad_split_names_are_refused(dataset_dir: Path) -> None:
+    with pytest.raises(ValueError, match="split must be"):
+        RecommenderDataModule(dataset_dir, split="layer:conv1")
+    dm = RecommenderDataModule(dataset_dir, split="family:nosuchfamily")
+    with pytest.raises(ValueError, match="nosuchfamily"):
+        dm.setup()
+
+
+def test_targets_come_from_the_dataset_space(dataset_dir: Path) -> None:
+    dm = RecommenderDataModule(dataset_dir)
+    dm.setup()
+    t = dm.tensors["train"]
+    flat = dm.space.flat_index(t["knobs"].numpy())
+    assert np.array_equal(flat, t["hw_index"].numpy())
+    assert (t["knobs"] < torch.tensor(dm.space.cardinalities)).all()
+    dims = dm.model_dims()
+    assert dims["knob_kinds"][-1] == "categorical" and dims["knob_cardinalities"][0] == 4
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["ids"].shape == (min(256, len(dm.frames["train"])), dims["n_tokens"])
+
+
+def _concat(batches) -> dict[str, torch.Tensor]:
+    batches = list(batches)
+    return {k: torch.cat([b[k] for b in batches]) for k in batches[0]}
+
+
+def test_stream_yields_the_same_rows(dataset_dir: Path) -> None:
+    memory = RecommenderDataModule(dataset_dir, split="family:llm", batch_size=64)
+    memory.setup()
+    stream = RecommenderDataModule(dataset_dir, split="family:llm", batch_size=64, stream=True)
+    stream.setup()
+    assert stream.group_split == memory.group_split
+    assert stream.feature_stats.to_dict() == memory.feature_stats.to_dict()
+    for split in ("train", "val", "test"):
+        got = _concat(StreamedRows(stream, split, shuffle=False))
+        for k, v in memory.tensors[split].items():
+            assert torch.equal(got[k], v), (split, k)
+    shuffled = _concat(stream.train_dataloader())
+    assert sorted(shuffled["hw_index"].tolist()) == sorted(
+        memory.tensors["train"]["hw_index"].tolist()
+    )

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.features import (
+    INPUT_COLUMNS,
+    RESERVED,
+    TOKENS,
+    FeatureStats,
+    denormalise_cost,
+    encode_features,
+    fit_cost_stats,
+    fit_feature_stats,
+    normalise_cost,
+)
+
+
+@pytest.fixture(scope="module")
+def frame(dataset_frame: pd.DataFrame) -> pd.DataFrame:
+    return dataset_frame[dataset_frame["found"]].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def stats(frame: pd.DataFrame) -> FeatureStats:
+    return fit_feature_stats(frame)
+
+
+def _local(ids: np.ndarray, stats: FeatureStats, name: str) -> np.ndarray:
+    return ids[:, TOKENS.index(name)] - stats.offset(name)
+
+
+def test_every_position_has_its_own_id_range(frame: pd.DataFrame, stats: FeatureStats) -> None:
+    ids, values = encode_features(frame, stats)
+    assert ids.shape == values.shape == (len(frame), stats.n_tokens)
+    assert ids.dtype == np.int64 and values.dtype == np.float32
+    for t, name in enumerate(TOKENS):
+        lo = stats.offset(name)
+        assert ((ids[:, t] >= lo) & (ids[:, t] < lo + stats.size(name))).all(), name
+    assert ids.max() < stats.vocab_size
+    assert np.isfinite(values).all()
+    # dims of a real dataset are never missing; the bucket ids are spread out
+    assert (_local(ids, stats, "macs") != RESERVED).all()
+    assert len(np.unique(_local(ids, stats, "macs"))) > 8
+
+
+def test_null_budgets_become_the_unconstrained_token(
+    frame: pd.DataFrame, stats: FeatureStats
+) -> None:
+    ids, values = encode_features(frame, stats)
+    for name in ("area_budget_mm2", "power_budget_mw"):
+        null = frame[name].isna().to_numpy()
+        assert null.any() and (~null).any()
+        local = _local(ids, stats, name)
+        assert (local[null] == RESERVED).all()
+        assert (local[~null] != RESERVED).all()
+        assert (values[null, TOKENS.index(name)] == 0).all()
+
+
+def test_unknown_categories_and_bad_numbers_do_not_crash(
+    frame: pd.DataFrame, stats: FeatureStats
+) -> None:
+    odd = frame.head(3).copy()
+    odd["op"] = ["conv3d", None, "conv"]
+    odd["objective"] = ["throughput", "latency", None]
+    odd["k"] = [0, -5, 1e30]  # non-positive -> missing; huge -> clipped value, top bucket
+    ids, values = encode_features(odd, stats)
+    assert _local(ids, stats, "op").tolist()[:2] == [RESERVED, RESERVED]
+    assert _local(ids, stats, "op")[2] != RESERVED
+    latency = 1 + stats.categorical["objective"].index("latency")
+    assert _local(ids, stats, "objective").tolist() == [RESERVED, latency, RESERVED]
+    assert _local(ids, stats, "k")[:2].tolist() == [RESERVED, RESERVED]
+    assert _local(ids, stats, "k")[2] == stats.size("k") - 1
+    assert np.isfinite(values).all() and np.abs(values).max() <= 8.0
+
+
+def test_missing_column_is_named(frame: pd.DataFrame, stats: FeatureStats) -> None:
+    with pytest.raises(KeyError, match="macs"):
+        encode_features(frame.drop(columns=["macs"]), stats)
+
+
+def test_stats_round_trip_through_json(frame: pd.DataFrame, stats: FeatureStats) -> None:
+    again = FeatureStats.from_dict(json.loads(json.dumps(stats.to_dict())))
+    assert again.vocab_size == stats.vocab_size
+    for a, b in zip(encode_features(frame, stats), encode_features(frame, again), strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_stats_of_a_foreign_version_are_refused(stats: FeatureStats) -> None:
+    data = stats.to_dict() | {"version": 99}
+    with pytest.raises(ValueError, match="version"):
+        FeatureStats.from_dict(data)
+
+
+def test_only_input_columns_are_needed(frame: pd.DataFrame, stats: FeatureStats) -> None:
+    ids, _ = encode_features(frame[list(INPUT_COLUMNS)], stats)
+    assert ids.shape[0] == len(frame)
+
+
+def test_cost_normalisation_round_trips(frame: pd.DataFrame) -> None:
+    cost_stats = fit_cost_stats(frame)
+    z = normalise_cost(frame, cost_stats)
+    assert set(cost_stats["objective"]) == {"latency", "energy", "edp"}
+    for objective in ("latency", "energy", "edp"):
+        rows = (frame["objective"] == objective).to_numpy()
+        assert abs(z[rows].mean()) < 1e-3 and abs(z[rows].std() - 1) < 1e-3
+    back = denormalise_cost(z, frame["objective"].to_numpy(), cost_stats)
+    assert np.allclose(back, frame["score"].to_numpy(), rtol=1e-4)
