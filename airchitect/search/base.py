@@ -101,6 +101,10 @@ class HardwareEvaluator:
     def failures(self) -> int:
         return sum(1 for v in self._cache.values() if not np.isfinite(v))
 
+    def history(self) -> np.ndarray:
+        """Scores in the order the points were first evaluated (for anytime curves)."""
+        return np.fromiter(self._cache.values(), dtype=np.float64, count=len(self._cache))
+
     def best_seen(self, k: int) -> list[tuple[int, float]]:
         """The ``k`` best finite (index, score) pairs seen so far, best first."""
         seen = sorted((s, i) for i, s in self._cache.items() if np.isfinite(s))
