@@ -385,5 +385,5 @@ def main() -> None:
     app(prog_name="airchitect")
 
 
-# The dataset commands live in their own module; importing it registers them on ``app``.
-from airchitect import cli_data  # noqa: E402, F401
+# The dataset and model commands live in their own modules; importing registers them on ``app``.
+from airchitect import cli_data, cli_models  # noqa: E402, F401

@@ -1,0 +1,84 @@
+"""``airchitect train`` and ``airchitect evaluate-model``: the learned recommender.
+
+Registered on the main app by :mod:`airchitect.cli`; flags in, ``models`` calls, tables out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from airchitect.cli import _console, _print_json, _user_errors, app
+
+
+@app.command()
+@_user_errors
+def train(
+    data: Annotated[Path, typer.Option(help="Dataset directory (airchitect generate).")],
+    out: Annotated[Path, typer.Option(help="Run directory: model.pt, logs, checkpoints.")],
+    split: Annotated[
+        str, typer.Option(help="random, family:A[,B] or model:A[,B] held out.")
+    ] = "random",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on val loss).")] = 50,
+    batch_size: Annotated[int, typer.Option(help="Rows per step.")] = 256,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
+    contrastive: Annotated[bool, typer.Option(help="Supervised contrastive stage on/off.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the split, init and batches.")] = 0,
+    stream: Annotated[bool, typer.Option(help="Stream shards (data larger than memory).")] = False,
+    accelerator: Annotated[str, typer.Option(help="cpu, gpu, auto (Lightning).")] = "cpu",
+    devices: Annotated[str, typer.Option(help="Devices per node, e.g. 1, 4 or auto.")] = "1",
+    strategy: Annotated[str, typer.Option(help="auto, ddp, ... (Lightning).")] = "auto",
+    num_nodes: Annotated[int, typer.Option(help="Nodes for multi-node training.")] = 1,
+) -> None:
+    """Train the recommender on a generated dataset; writes RUN/model.pt."""
+    import torch
+
+    from models.train import TrainConfig
+    from models.train import train as run
+
+    if accelerator == "cpu":
+        torch.set_num_threads(1)  # shared cores: parallelism comes from processes
+    config = TrainConfig(split=split, max_epochs=epochs, batch_size=batch_size, lr=lr,
+                         contrastive=contrastive, seed=seed, stream=stream,
+                         accelerator=accelerator,
+                         devices=int(devices) if devices.isdigit() else devices,
+                         strategy=strategy, num_nodes=num_nodes)  # fmt: skip
+    bundle = run(data, out, config)
+    typer.echo(f"model written to {bundle}")
+
+
+@app.command("evaluate-model")
+@_user_errors
+def evaluate_model(
+    model: Annotated[Path, typer.Option(help="A run directory or its model.pt.")],
+    data: Annotated[Path, typer.Option(help="Dataset directory.")],
+    split: Annotated[str | None, typer.Option(help="Held-out split; default: the model's.")] = None,
+    baselines: Annotated[bool, typer.Option(help="Also score the baselines.")] = True,
+    max_rows: Annotated[int, typer.Option(help="Test rows scored (seeded sample).")] = 5000,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Accuracy and regret (recommended cost / label cost) on held-out rows, with baselines."""
+    import torch
+
+    from models.evaluate import evaluate_run
+
+    torch.set_num_threads(1)
+    bundle = model / "model.pt" if model.is_dir() else model
+    if not bundle.exists():
+        raise ValueError(f"--model: no model.pt at {model}")
+    cards = evaluate_run(bundle, data, split, baselines, max_rows)
+    if json_out:
+        _print_json([c.to_dict() for c in cards])
+        return
+    table = Table(title=f"held-out rows of {data} ({cards[0].rows:,})")
+    for header in ("method", "exact design", "valid", "regret gmean", "regret p90",
+                   "top-5 valid", "top-5 regret gmean", "top-5 p90"):  # fmt: skip
+        table.add_column(header, justify="right")
+    for c in cards:
+        table.add_row(c.name, f"{c.exact_accuracy:.1%}", f"{c.valid_share:.1%}",
+                      f"{c.regret_geomean:.3f}", f"{c.regret_p90:.3f}", f"{c.top5_valid_share:.1%}",
+                      f"{c.top5_regret_geomean:.3f}", f"{c.top5_regret_p90:.3f}")  # fmt: skip
+    _console().print(table)

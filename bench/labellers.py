@@ -1,0 +1,108 @@
+"""Labeller quality: best found / exact optimum for BO, GA and random search at 25-200 evals.
+
+Run: ``.venv/bin/python bench/labellers.py [--workloads 60] [--workers 2]``. Uses the reduced
+space (3,456 points, small enough for the exhaustive labeller to give the exact optimum).
+Workloads are distinct zoo and synthetic layers, each with one task: a sampled area/power budget
+and an objective cycling through latency, energy and EDP. Each search runs once with 200
+evaluations; its best-so-far after 25, 50, 100 and 200 evaluations is its anytime result.
+Writes bench/results/labellers.json and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from airchitect.cost.mapper import Objective  # noqa: E402
+from airchitect.search.base import HardwareEvaluator, Task  # noqa: E402
+from airchitect.search.bo import ConstrainedBO  # noqa: E402
+from airchitect.search.exhaustive import ExhaustiveLabeller  # noqa: E402
+from airchitect.search.genetic import GeneticSearch  # noqa: E402
+from airchitect.search.random_search import RandomSearch  # noqa: E402
+from airchitect.space import DesignSpace  # noqa: E402
+from data_gen.generate import sample_budget  # noqa: E402
+from data_gen.workloads import workload_pool  # noqa: E402
+
+SPACE = "reduced"
+CHECKPOINTS = (25, 50, 100, 200)
+METHODS = {"bo": ConstrainedBO, "ga": GeneticSearch, "random": RandomSearch}
+
+
+def cases(n: int, seed: int = 0) -> list[tuple]:
+    """``n`` (layer, task, exact optimum) with a budget some design satisfies."""
+    rng = np.random.default_rng(seed)
+    pool = workload_pool(("zoo", "synthetic"), 4 * n, seed)
+    order = rng.permutation(len(pool))
+    exact = ExhaustiveLabeller(DesignSpace.named(SPACE))
+    out = []
+    for i in order:
+        objective = list(Objective)[len(out) % 3]
+        task = Task(sample_budget(rng, SPACE), objective)
+        (label,) = exact.label(pool[i].layer, [task])
+        if label.best is not None:
+            out.append((pool[i].layer, task, label.best.score))
+        if len(out) == n:
+            return out
+    raise RuntimeError("not enough workloads with a feasible budget")
+
+
+def run_case(case: tuple, seed: int = 0) -> dict:
+    layer, task, optimum = case
+    space = DesignSpace.named(SPACE)
+    result = {"layer": layer.name, "objective": task.objective.value}
+    for name, cls in METHODS.items():
+        method = cls(space)
+        evaluator = HardwareEvaluator(layer, space, task.objective)
+        start = time.perf_counter()
+        method.search(evaluator, task.budget, CHECKPOINTS[-1], seed)
+        seconds = time.perf_counter() - start
+        history = evaluator.history()
+        for e in CHECKPOINTS:
+            finite = history[:e][np.isfinite(history[:e])]
+            result[f"{name}@{e}"] = float(finite.min() / optimum) if len(finite) else float("inf")
+        result[f"{name}_seconds"] = seconds
+    return result
+
+
+def summarise(results: list[dict]) -> str:
+    lines = ["| evals | " + " | ".join(f"{m} median / p90 / within 1%" for m in METHODS) + " |",
+             "| ---: | " + " | ".join("---:" for _ in METHODS) + " |"]  # fmt: skip
+    for e in CHECKPOINTS:
+        cells = []
+        for m in METHODS:
+            r = np.array([x[f"{m}@{e}"] for x in results])
+            cells.append(f"{np.median(r):.4f} / {np.percentile(r, 90):.3f} / "
+                         f"{np.mean(r <= 1.01):.0%}")  # fmt: skip
+        lines.append(f"| {e} | " + " | ".join(cells) + " |")
+    secs = {m: np.median([x[f"{m}_seconds"] for x in results]) for m in METHODS}
+    lines.append("\nmedian seconds per 200-evaluation search: "
+                 + ", ".join(f"{m} {s:.1f} s" for m, s in secs.items()))  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default="bench/results/labellers.json")
+    args = parser.parse_args()
+    todo = cases(args.workloads)
+    with ProcessPoolExecutor(args.workers) as pool:
+        results = list(pool.map(run_case, todo))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+    print(f"{len(results)} workloads, space {SPACE!r}: best found / exact optimum\n")
+    print(summarise(results))
+
+
+if __name__ == "__main__":
+    main()

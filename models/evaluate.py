@@ -1,0 +1,135 @@
+"""Judge a recommender on held-out rows: accuracy, and the figure that matters, regret.
+
+Regret of a row = cost of the recommended design (with its best mapping, for the row's
+objective, under the row's budget) / cost of the label. A recommendation over budget, or one
+on which no mapping fits, is invalid: it is counted in the valid share, never in the regret.
+``top-5`` regret takes the best valid of the first five candidates, re-ranked by the cost
+model, which is how serving answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from airchitect.cost.mapper import Objective, best_mappings
+from airchitect.space.budget import Budget, check_budget
+from airchitect.space.space import DesignSpace
+from airchitect.workloads.layer import Layer
+
+TOP_K = 5
+
+
+def row_layer(row) -> Layer:
+    return Layer(str(row.layer_name), n=int(row.n), k=int(row.k), c=int(row.c), p=int(row.p),
+                 q=int(row.q), r=int(row.r), s=int(row.s), stride=int(row.stride),
+                 dilation=int(row.dilation), groups=int(row.groups),
+                 precision_bytes=int(row.precision_bytes), op=str(row.op))  # fmt: skip
+
+
+def _budget(row) -> Budget:
+    area, power = row.area_budget_mm2, row.power_budget_mw
+    return Budget(None if pd.isna(area) else float(area), None if pd.isna(power) else float(power))
+
+
+def design_scores(frame: pd.DataFrame, space: DesignSpace, hw_index: np.ndarray) -> np.ndarray:
+    """Objective of each candidate design per row, ``inf`` where invalid; `(rows, k)`."""
+    hw_index = np.asarray(hw_index, dtype=np.int64).reshape(len(frame), -1)
+    out = np.full(hw_index.shape, np.inf)
+    for i, row in enumerate(frame.itertuples(index=False)):
+        valid = hw_index[i] >= 0
+        if not valid.any():
+            continue
+        hw = space.decode_batch(space.unflat_index(hw_index[i][valid]))
+        fits, _ = check_budget(hw, _budget(row))
+        found = best_mappings(row_layer(row), hw, Objective.parse(row.objective),
+                              options=space.mapping_options)  # fmt: skip
+        out[i, np.flatnonzero(valid)] = np.where(fits & found.found, found.score, np.inf)
+    return out
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    name: str
+    rows: int
+    exact_accuracy: float  # top-1 design equals the label
+    knob_accuracy: dict[str, float]
+    valid_share: float  # top-1 within budget with a mapping that fits
+    regret_geomean: float  # top-1, over valid answers
+    regret_p90: float
+    top5_valid_share: float
+    top5_regret_geomean: float
+    top5_regret_p90: float
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _stats(ratios: np.ndarray) -> tuple[float, float, float]:
+    valid = np.isfinite(ratios)
+    if not valid.any():
+        return 0.0, float("inf"), float("inf")
+    r = np.maximum(ratios[valid], 1e-12)
+    return float(valid.mean()), float(np.exp(np.log(r).mean())), float(np.percentile(r, 90))
+
+
+def scorecard(
+    name: str, frame: pd.DataFrame, space: DesignSpace, candidates: np.ndarray
+) -> Scorecard:
+    """Metrics of ``candidates`` `(rows, k)` flat hw indices (best first; -1 = none)."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    label = frame["hw_index"].to_numpy(dtype=np.int64)
+    label_score = frame["score"].to_numpy(dtype=np.float64)
+    scores = design_scores(frame, space, candidates[:, :TOP_K])
+    top1 = _stats(scores[:, 0] / label_score)
+    top5 = _stats(scores.min(axis=1) / label_score)
+    truth = space.unflat_index(label)
+    guess = space.unflat_index(np.maximum(candidates[:, 0], 0))
+    knobs = {k.name: float((truth[:, i] == guess[:, i]).mean()) for i, k in enumerate(space.knobs)}
+    return Scorecard(name, len(frame), float((candidates[:, 0] == label).mean()), knobs,
+                     *top1, *top5)  # fmt: skip
+
+
+def recommender_candidates(bundle_path, frame: pd.DataFrame, k: int = TOP_K) -> np.ndarray:
+    """The model's top-``k`` joint designs per row `(rows, k)`."""
+    from models.predict import Predictor
+
+    prediction = Predictor(bundle_path).predict(frame, top_k=k)
+    return np.array([[c.hw_index for c in row] for row in prediction], dtype=np.int64)
+
+
+def evaluate_run(
+    bundle_path, data_dir, split: str | None = None, baselines: bool = True, max_rows: int = 5000
+) -> list[Scorecard]:
+    """Scorecards of the model (and the baselines) on the held-out rows of its own split.
+
+    The split defaults to the one the model was trained with, so its test rows were never
+    seen; ``max_rows`` caps the rows scored (a seeded sample) to bound the mapper time."""
+    import torch as _torch
+
+    from models.baselines import majority, mlp_classifier, nearest_neighbours
+    from models.data import RecommenderDataModule
+    from models.features import FeatureStats
+
+    bundle = _torch.load(bundle_path, map_location="cpu", weights_only=True)
+    train_cfg = bundle["train_config"]
+    dm = RecommenderDataModule(data_dir, split=split or train_cfg["split"],
+                               val_fraction=train_cfg["val_fraction"],
+                               test_fraction=train_cfg["test_fraction"],
+                               seed=train_cfg["seed"])  # fmt: skip
+    dm.setup()
+    space = DesignSpace.from_dict(bundle["space"])
+    train, test = dm.frames["train"], dm.frames["test"]
+    if len(test) > max_rows:
+        test = test.sample(max_rows, random_state=0).reset_index(drop=True)
+    cards = [scorecard("airchitect", test, space, recommender_candidates(bundle_path, test))]
+    if baselines:
+        stats = FeatureStats.from_dict(bundle["feature_stats"])
+        cards += [
+            scorecard("majority design", test, space, majority(train, test)),
+            scorecard("nearest neighbours", test, space, nearest_neighbours(train, test, stats)),
+            scorecard("MLP classifier", test, space, mlp_classifier(train, test, stats)),
+        ]
+    return cards

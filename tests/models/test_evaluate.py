@@ -1,0 +1,79 @@
+"""Evaluation: regret is the cost model's verdict on a recommendation; baselines share metrics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from airchitect.cli import app
+from airchitect.space import DesignSpace
+from models.baselines import majority, mlp_classifier, nearest_neighbours
+from models.evaluate import design_scores, scorecard
+from models.features import fit_feature_stats
+
+
+@pytest.fixture(scope="module")
+def frames(dataset_frame):
+    found = dataset_frame[dataset_frame["found"]].reset_index(drop=True)
+    return found.iloc[:300], found.iloc[300:360].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def space(dataset_dir):
+    from data_gen.manifest import Manifest
+
+    return DesignSpace.from_dict(Manifest.load(dataset_dir).space)
+
+
+def test_the_label_itself_has_regret_one_and_is_valid(frames, space):
+    _, test = frames
+    labels = test["hw_index"].to_numpy()[:, None]
+    card = scorecard("oracle", test, space, labels)
+    assert card.exact_accuracy == 1.0 and card.valid_share == 1.0
+    assert card.regret_geomean == pytest.approx(1.0, rel=1e-9)
+    assert all(v == 1.0 for v in card.knob_accuracy.values())
+
+
+def test_over_budget_designs_are_invalid_not_cheap(frames, space):
+    _, test = frames
+    constrained = test[test["area_budget_mm2"].notna()].iloc[:5].reset_index(drop=True)
+    biggest = np.full((len(constrained), 1), space.size - 1)  # every knob at its largest value
+    scores = design_scores(constrained, space, biggest)
+    assert np.isinf(scores).all()
+
+
+def test_baselines_return_ranked_designs_seen_in_training(frames, space):
+    train, test = frames
+    stats = fit_feature_stats(train)
+    seen = set(train["hw_index"])
+    for candidates in (majority(train, test), nearest_neighbours(train, test, stats),
+                       mlp_classifier(train, test, stats, epochs=3)):  # fmt: skip
+        assert candidates.shape == (len(test), 5)
+        top1 = candidates[:, 0]
+        assert set(top1) <= seen
+        card = scorecard("b", test, space, candidates)
+        assert 0 <= card.valid_share <= 1 and card.regret_geomean >= 1 - 1e-9
+
+
+def test_majority_baseline_is_the_most_common_training_design(frames):
+    train, test = frames
+    assert majority(train, test)[0, 0] == pd.Series(train["hw_index"]).mode()[0]
+
+
+def test_cli_train_and_evaluate_model(dataset_dir, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--data", str(dataset_dir), "--out", str(tmp_path),
+                                 "--epochs", "1", "--batch-size", "128"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "model.pt").is_file()
+    result = runner.invoke(app, ["evaluate-model", "--model", str(tmp_path), "--data",
+                                 str(dataset_dir), "--max-rows", "40", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "airchitect" in result.output and "MLP classifier" in result.output
+
+
+def test_cli_train_rejects_a_bad_split(dataset_dir, tmp_path):
+    result = CliRunner().invoke(app, ["train", "--data", str(dataset_dir), "--out",
+                                      str(tmp_path), "--split", "planet:mars"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "split" in result.output
