@@ -8,6 +8,7 @@ points it scored). Subclasses only write :meth:`SearchLabeller.search`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -104,7 +105,7 @@ class FeasibleSampler:
         return self._mask
 
 
-class SearchLabeller:
+class SearchLabeller(ABC):
     """A labeller that runs one search per task on a fresh evaluator; subclasses search."""
 
     name = "search"
@@ -126,11 +127,11 @@ class SearchLabeller:
             labels.append(self.finish(evaluator, task))
         return labels
 
+    @abstractmethod
     def search(
         self, evaluator: HardwareEvaluator, budget: Budget, budget_evals: int, seed: int
     ) -> None:
         """Score at most ``budget_evals`` budget-feasible points with ``evaluator``."""
-        raise NotImplementedError
 
     def finish(self, evaluator: HardwareEvaluator, task: Task) -> Label:
         """The label from the best budget-feasible points the evaluator scored."""
