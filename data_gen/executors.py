@@ -8,6 +8,7 @@ Each worker runs one thread: parallelism comes from processes, not from BLAS or 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -17,6 +18,12 @@ EXECUTORS = ("process", "ray")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 ShardResult = tuple[int, list[dict]]
+
+
+def _worker_init() -> None:
+    """Local workers: one thread, and Ctrl-C is the driver's to handle (it stops them)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    single_thread()
 
 
 def single_thread() -> None:
@@ -44,15 +51,20 @@ def run_local(
         for shard in shards:
             yield _label(config, shard)
         return
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=single_thread)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
     try:
         pending = {pool.submit(_label, config, s) for s in shards}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
-    finally:  # on Ctrl-C or an error: drop queued shards, do not wait for running ones
+    except BaseException:  # Ctrl-C or an error: stop now; unfinished shards rerun on resume
+        workers_alive = list(getattr(pool, "_processes", {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers_alive:
+            process.terminate()
+        raise
+    pool.shutdown()
 
 
 def run_ray(

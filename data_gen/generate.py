@@ -111,6 +111,17 @@ def sample_budget(rng: np.random.Generator, space_name: str) -> Budget:
                   power_mw=round(power, 1) if power else None)  # fmt: skip
 
 
+def _distinct_budgets(rng: np.random.Generator, config: GeneratorConfig) -> list[Budget]:
+    """Budgets for one workload, all different: two unconstrained draws would label the same
+    task twice."""
+    budgets: list[Budget] = []
+    while len(budgets) < config.budgets_per_workload:
+        budget = sample_budget(rng, config.space)
+        if budget not in budgets:
+            budgets.append(budget)
+    return budgets
+
+
 def shard_tasks(config: GeneratorConfig, shard: int) -> list[tuple[Workload, list[Task]]]:
     """The (workload, tasks) pairs of one shard, rows in global order."""
     rows = shard_row_ranges(config)[shard]
@@ -118,7 +129,7 @@ def shard_tasks(config: GeneratorConfig, shard: int) -> list[tuple[Workload, lis
     pool, per = _pool(config), config.rows_per_workload
     plan: list[tuple[Workload, list[Task]]] = []
     for w in range(rows.start // per, math.ceil(rows.stop / per)):
-        budgets = [sample_budget(rng, config.space) for _ in range(config.budgets_per_workload)]
+        budgets = _distinct_budgets(rng, config)
         tasks = [Task(b, o) for b in budgets for o in Objective]
         first, last = w * per, (w + 1) * per
         keep = tasks[max(0, rows.start - first) : per - max(0, last - rows.stop)]

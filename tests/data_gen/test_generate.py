@@ -97,3 +97,30 @@ def test_ray_executor_matches_the_local_one(tmp_path):
     generate(config, tmp_path / "local", workers=1, progress=False)
     generate(config, tmp_path / "ray", executor_name="ray", workers=2, progress=False)
     assert _files(tmp_path / "local") == _files(tmp_path / "ray")
+
+
+def test_rows_are_distinct_tasks(tmp_path):
+    """Two unconstrained budgets drawn for one workload would repeat its rows."""
+    config = GeneratorConfig(n=450, space="reduced", workloads="zoo", seed=5)
+    tasks = [(w.layer.name, t.budget, t.objective) for s in range(config.n_shards)
+             for w, ts in shard_tasks(config, s) for t in ts]  # fmt: skip
+    assert len(tasks) == len(set(tasks)) == 450
+
+
+def test_ctrl_c_stops_promptly_and_the_dataset_resumes(tmp_path):
+    cmd = [sys.executable, "-m", "airchitect", "generate", "--n", "400", "--space", "reduced",
+           "--workloads", "zoo", "--shards", "40", "--workers", "2", "--quiet", "--out",
+           str(tmp_path)]  # fmt: skip
+    proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (tmp_path / "manifest.json").exists() and Manifest.load(tmp_path).shards:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends to the job
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "run the same command again to resume" in stderr
+    assert len(Manifest.load(tmp_path).shards) < 40
+    subprocess.run(cmd, check=True)
+    assert validate_dataset(tmp_path) == []
