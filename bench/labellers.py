@@ -96,10 +96,17 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/labellers.json")
     args = parser.parse_args()
     todo = cases(args.workloads)
-    with ProcessPoolExecutor(args.workers) as pool:
-        results = list(pool.map(run_case, todo))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(args.out).with_suffix(".partial.jsonl")  # progress survives an interrupt
+    results = []
+    with ProcessPoolExecutor(args.workers) as pool, partial.open("w") as log:
+        for i, result in enumerate(pool.map(run_case, todo)):
+            results.append(result)
+            log.write(json.dumps(result) + "\n")
+            log.flush()
+            print(f"{i + 1}/{len(todo)} {result['layer']} {result['objective']}", flush=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
+    partial.unlink()
     print(f"{len(results)} workloads, space {SPACE!r}: best found / exact optimum\n")
     print(summarise(results))
 
