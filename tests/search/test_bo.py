@@ -56,14 +56,14 @@ def test_problem_answers_over_budget_and_failures_with_a_penalty(failing):
     assert trials[over].user_attrs["constraints"][0] > 0 and over not in evaluator._cache
 
 
-def test_trials_are_capped_and_steps_are_fast(tiny):
+def test_trials_are_capped(tiny):
     bo = ConstrainedBO(tiny)
     evaluator = HardwareEvaluator(SMALL_CONV, tiny, "edp")
     bo.search(evaluator, Budget(area_mm2=7.0), 30, seed=0)
     n_feasible = int(budget_feasible(tiny, np.arange(tiny.size), Budget(area_mm2=7.0)).sum())
     assert evaluator.evals == n_feasible < 30  # stopped when the feasible set ran out
+    # step time is a benchmark figure (BENCHMARKS.md), never a unit-test assertion
     assert len(bo.step_seconds) <= 4 * 30
-    assert np.median(bo.step_seconds) < 1.0
 
 
 def test_optuna_is_quiet_and_its_logging_restored(reduced):
