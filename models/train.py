@@ -48,14 +48,14 @@ class TrainConfig:
     cosine over epochs. ``contrastive=False`` is the ablation without the contrastive stage.
     """
 
-    # network
-    d_model: int = 128
-    n_heads: int = 4
-    encoder_layers: int = 3
-    decoder_layers: int = 2
-    dim_feedforward: int = 256
-    dropout: float = 0.1
-    projection_dim: int = 64
+    # network: defaults come from RecommenderConfig, the one place they are set
+    d_model: int = RecommenderConfig.d_model
+    n_heads: int = RecommenderConfig.n_heads
+    encoder_layers: int = RecommenderConfig.encoder_layers
+    decoder_layers: int = RecommenderConfig.decoder_layers
+    dim_feedforward: int = RecommenderConfig.dim_feedforward
+    dropout: float = RecommenderConfig.dropout
+    projection_dim: int = RecommenderConfig.projection_dim
     # optimisation
     lr: float = 1e-3
     weight_decay: float = 0.01
