@@ -90,9 +90,7 @@ def _hardware(values: dict[str, Any]) -> HardwareConfig:
         value = values[knob]
         if isinstance(value, float) and value.is_integer():
             values[knob] = int(value)
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            pass  # HardwareConfig reports non-numbers itself
-        elif not isinstance(value, int):
+        elif isinstance(value, float):  # non-numbers are HardwareConfig's to report
             raise ValueError(f"field {knob!r} must be a positive integer, got {value!r}")
     return HardwareConfig(**values)
 

@@ -55,28 +55,25 @@ def _as_batch(hw: HardwareBatch | HardwareConfig) -> HardwareBatch:
     return HardwareBatch.from_configs(hw) if isinstance(hw, HardwareConfig) else hw
 
 
+def _knobs(hw: HardwareBatch | HardwareConfig) -> tuple[np.ndarray, ...]:
+    """The six numeric knobs in the tech table's argument order."""
+    b = _as_batch(hw)
+    return (b.pe_rows, b.pe_cols, b.l1_bytes, b.l2_kib, b.noc_words_per_cycle,
+            b.dram_bytes_per_cycle)  # fmt: skip
+
+
 def hardware_area_mm2(
     hw: HardwareBatch | HardwareConfig, tech: TechTable = DEFAULT_TECH
 ) -> np.ndarray:
     """Chip area per hardware point, shape ``(n,)``."""
-    b = _as_batch(hw)
-    return np.asarray(
-        tech.area_mm2(b.pe_rows, b.pe_cols, b.l1_bytes, b.l2_kib, b.noc_words_per_cycle,
-                      b.dram_bytes_per_cycle),
-        dtype=np.float64,
-    )  # fmt: skip
+    return np.asarray(tech.area_mm2(*_knobs(hw)), dtype=np.float64)
 
 
 def hardware_power_mw(
     hw: HardwareBatch | HardwareConfig, tech: TechTable = DEFAULT_TECH
 ) -> np.ndarray:
     """Design power per hardware point (leakage plus activity-weighted dynamic), shape ``(n,)``."""
-    b = _as_batch(hw)
-    return np.asarray(
-        tech.power_mw(b.pe_rows, b.pe_cols, b.l1_bytes, b.l2_kib, b.noc_words_per_cycle,
-                      b.dram_bytes_per_cycle),
-        dtype=np.float64,
-    )  # fmt: skip
+    return np.asarray(tech.power_mw(*_knobs(hw)), dtype=np.float64)
 
 
 def check_budget(
