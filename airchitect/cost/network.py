@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from airchitect.cost.mapper import Objective, best_mapping
+import numpy as np
+
+from airchitect.cost.mapper import (
+    DEFAULT_MAPPING_OPTIONS,
+    BestMappings,
+    MappingOptions,
+    Objective,
+    best_mappings,
+)
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
-from airchitect.space.hardware import HardwareConfig
+from airchitect.space.hardware import HardwareBatch, HardwareConfig
 from airchitect.workloads.layer import Layer
 from airchitect.workloads.network import Network
 
@@ -49,28 +59,95 @@ class NetworkCost:
         }
 
 
-def evaluate_network(
-    network: Network | Layer,
-    hw: HardwareConfig,
-    objective: Objective | str = Objective.EDP,
-    tech: TechTable = DEFAULT_TECH,
+@dataclass(frozen=True)
+class DistinctLayers:
+    """A network's layers with repeated shapes merged: ``layers[j]`` stands for the network
+    layers at ``members[j]`` (ResNet-50's 54 layers have 24 distinct shapes)."""
+
+    network: Network
+    layers: tuple[Layer, ...]
+    members: tuple[tuple[int, ...], ...]
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.array([len(m) for m in self.members], dtype=np.float64)
+
+
+def distinct_layers(network: Network | Layer) -> DistinctLayers:
+    if isinstance(network, Layer):
+        network = Network(network.name, "layer", (network,))
+    groups: dict[tuple, list[int]] = {}
+    for i, layer in enumerate(network.layers):
+        groups.setdefault(dataclasses.replace(layer, name=""), []).append(i)
+    layers = tuple(network.layers[m[0]] for m in groups.values())
+    return DistinctLayers(network, layers, tuple(tuple(m) for m in groups.values()))
+
+
+@dataclass(frozen=True)
+class NetworkMappings:
+    """Best mapping of every distinct layer on each of ``n`` hardware points."""
+
+    hardware: HardwareBatch
+    per_layer: tuple[BestMappings, ...]  # one per distinct layer, each of length n
+    score: np.ndarray  # (n,) the network objective; inf where some layer has no mapping
+    found: np.ndarray  # (n,) every layer has a mapping
+
+
+def network_score(per_layer: Sequence[BestMappings], counts: np.ndarray, objective) -> np.ndarray:
+    """The network objective from per-layer costs: latencies and energies add up over the
+    layers (run one after another); EDP is the product of the two sums."""
+    def total(field: str) -> np.ndarray:
+        return sum(c * getattr(m.cost, field) for m, c in zip(per_layer, counts, strict=True))
+
+    objective = Objective.parse(objective)
+    if objective is Objective.LATENCY:
+        score = total("cycles")
+    elif objective is Objective.ENERGY:
+        score = total("energy_pj")
+    else:
+        score = total("energy_pj") * total("seconds")
+    found = np.logical_and.reduce([m.found for m in per_layer])
+    return np.where(found, score, np.inf)
+
+
+def network_best_mappings(
+    distinct: DistinctLayers, hw: HardwareBatch, objective: Objective | str = Objective.EDP,
+    tech: TechTable = DEFAULT_TECH, options: MappingOptions = DEFAULT_MAPPING_OPTIONS,
+) -> NetworkMappings:  # fmt: skip
+    """Each layer mapped at its best (per ``objective``) on every point of ``hw``."""
+    per_layer = tuple(best_mappings(layer, hw, objective, tech, options)
+                      for layer in distinct.layers)  # fmt: skip
+    score = network_score(per_layer, distinct.counts, objective)
+    return NetworkMappings(hw, per_layer, score, np.isfinite(score))
+
+
+def network_cost(
+    distinct: DistinctLayers, found: NetworkMappings, i: int, objective: Objective | str
 ) -> NetworkCost:
-    """Map every layer at its best (per ``objective``) and total the costs.
+    """The :class:`NetworkCost` of hardware point ``i`` of ``found``.
 
     Raises :class:`NoValidMapping` naming the first layer no mapping fits.
     """
-    if isinstance(network, Layer):
-        network = Network(network.name, "layer", (network,))
-    objective = Objective.parse(objective)
-    results = []
-    for layer in network.layers:
-        found = best_mapping(layer, hw, objective, tech)
-        if found.mapping is None:
+    hw = found.hardware.config(i)
+    by_position: dict[int, LayerResult] = {}
+    for layer, members, best in zip(distinct.layers, distinct.members, found.per_layer,
+                                    strict=True):  # fmt: skip
+        if not best.found[i]:
             raise NoValidMapping(
                 f"layer {layer.name!r}: no mapping fits l1_bytes={hw.l1_bytes}, "
-                f"l2_kib={hw.l2_kib} ({found.candidates_scored} candidates scored)"
+                f"l2_kib={hw.l2_kib}"
             )
-        results.append(LayerResult(layer, found.mapping.to_dict(), found.cost))
+        mapping, cost = best.mappings.mapping(i).to_dict(), best.cost.row(i)
+        for j in members:
+            by_position[j] = LayerResult(distinct.network.layers[j], mapping, cost)
+    results = [by_position[j] for j in range(len(distinct.network.layers))]
+    return summarise(distinct.network.name, hw, Objective.parse(objective), results)
+
+
+def summarise(
+    name: str, hw: HardwareConfig, objective: Objective, results: Sequence[LayerResult]
+) -> NetworkCost:
+    """Totals of per-layer results: sums, EDP of the sums, the level bounding most cycles."""
     total = {k: sum(r.cost[k] for r in results) for k in SUMMED}
     total["edp"] = total["energy_pj"] * total["seconds"]
     total["utilization"] = total["macs"] / (total["cycles"] * hw.num_pes)
@@ -79,4 +156,22 @@ def evaluate_network(
     bounds = [r.cost["bound"] for r in results]
     total["bound"] = max(set(bounds), key=lambda b: sum(
         r.cost["cycles"] for r in results if r.cost["bound"] == b))  # fmt: skip
-    return NetworkCost(network.name, hw, objective, tuple(results), total)
+    return NetworkCost(name, hw, objective, tuple(results), total)
+
+
+def evaluate_network(
+    network: Network | Layer,
+    hw: HardwareConfig,
+    objective: Objective | str = Objective.EDP,
+    tech: TechTable = DEFAULT_TECH,
+    options: MappingOptions = DEFAULT_MAPPING_OPTIONS,
+) -> NetworkCost:
+    """Map every layer at its best (per ``objective``) and total the costs; repeated layer
+    shapes are mapped once.
+
+    Raises :class:`NoValidMapping` naming the first layer no mapping fits.
+    """
+    distinct = distinct_layers(network)
+    found = network_best_mappings(distinct, HardwareBatch.from_configs(hw), objective, tech,
+                                  options)  # fmt: skip
+    return network_cost(distinct, found, 0, objective)

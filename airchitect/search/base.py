@@ -18,11 +18,13 @@ import numpy as np
 
 from airchitect.cost.batch import Mapping
 from airchitect.cost.mapper import Objective, best_mappings
+from airchitect.cost.network import distinct_layers, network_best_mappings
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.space.budget import Budget, check_budget
-from airchitect.space.hardware import HardwareConfig
+from airchitect.space.hardware import HardwareBatch, HardwareConfig
 from airchitect.space.space import DesignSpace
 from airchitect.workloads.layer import Layer
+from airchitect.workloads.network import Network
 
 DEFAULT_TOP_K = 8
 
@@ -71,16 +73,25 @@ class Labeller(Protocol):
 
 @dataclass
 class HardwareEvaluator:
-    """Scores hardware points (by flat grid index) for one layer and objective; caches results.
+    """Scores hardware points (by flat grid index) for one workload and objective; caches
+    results. The workload is a layer or a whole network (one design for all its layers, the
+    network objective of :func:`airchitect.cost.network.network_score`).
 
     ``evals`` counts distinct points scored; a repeated query is free.
     """
 
-    layer: Layer
+    layer: Layer | Network
     space: DesignSpace
     objective: Objective
     tech: TechTable = DEFAULT_TECH
     _cache: dict[int, float] = field(default_factory=dict, repr=False)
+
+    def _score_points(self, hw: HardwareBatch) -> np.ndarray:
+        options = self.space.mapping_options
+        if isinstance(self.layer, Network):
+            distinct = distinct_layers(self.layer)
+            return network_best_mappings(distinct, hw, self.objective, self.tech, options).score
+        return best_mappings(self.layer, hw, self.objective, self.tech, options).score
 
     @property
     def evals(self) -> int:
@@ -92,9 +103,8 @@ class HardwareEvaluator:
         todo = np.array(sorted({int(i) for i in flat} - self._cache.keys()), dtype=np.int64)
         if len(todo):
             hw = self.space.decode_batch(self.space.unflat_index(todo))
-            found = best_mappings(self.layer, hw, self.objective, self.tech,
-                                  self.space.mapping_options)  # fmt: skip
-            self._cache.update(zip(todo.tolist(), found.score.tolist(), strict=True))
+            score = self._score_points(hw)
+            self._cache.update(zip(todo.tolist(), score.tolist(), strict=True))
         return np.array([self._cache[int(i)] for i in flat])
 
     @property

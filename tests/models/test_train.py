@@ -12,7 +12,8 @@ import torch
 from models.bundle import BUNDLE_FORMAT, load_bundle
 from models.data import RecommenderDataModule
 from models.features import FeatureStats, encode_features
-from models.predict import Predictor, top_k_joint
+from models.decode import top_k_joint
+from models.predict import Predictor
 from models.train import TrainConfig, train
 
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -84,7 +85,7 @@ def test_predictions_are_ranked_designs_of_the_space(
 
 def test_top_k_joint_is_exact() -> None:
     torch.manual_seed(0)
-    log_probs = [torch.log_softmax(torch.randn(2, k), -1) for k in (3, 2, 4)]
+    log_probs = [torch.log_softmax(torch.randn(2, k), -1).numpy() for k in (3, 2, 4)]
     idx, scores = top_k_joint(log_probs, 5)
     for row in range(2):
         grid = [(a + b + c, (i, j, m))
@@ -93,7 +94,7 @@ def test_top_k_joint_is_exact() -> None:
                 for m, c in enumerate(log_probs[2][row].tolist())]  # fmt: skip
         best = sorted(grid, key=lambda x: -x[0])[:5]
         assert [tuple(v) for v in idx[row].tolist()] == [b[1] for b in best]
-        assert np.allclose(scores[row].numpy(), [b[0] for b in best])
+        assert np.allclose(scores[row], [b[0] for b in best])
 
 
 def test_training_learns_beyond_the_majority_baseline(dataset_dir: Path, tmp_path: Path) -> None:
