@@ -89,6 +89,17 @@ def summarise(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def load_partial(partial: Path, todo: list[tuple]) -> list[dict]:
+    """Finished results of an interrupted run, kept only while they match ``todo``'s order."""
+    if not partial.exists():
+        return []
+    done = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
+    for i, result in enumerate(done):
+        if i >= len(todo) or result["layer"] != todo[i][0].name:
+            raise SystemExit(f"{partial} does not match this run's workloads; delete it to restart")
+    return done
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", type=int, default=60)
@@ -98,13 +109,16 @@ def main() -> None:
     todo = cases(args.workloads)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     partial = Path(args.out).with_suffix(".partial.jsonl")  # progress survives an interrupt
-    results = []
-    with ProcessPoolExecutor(args.workers) as pool, partial.open("w") as log:
-        for i, result in enumerate(pool.map(run_case, todo)):
+    results = load_partial(partial, todo)
+    if results:
+        print(f"resuming: {len(results)}/{len(todo)} workloads already in {partial}", flush=True)
+    with ProcessPoolExecutor(args.workers) as pool, partial.open("a") as log:
+        for result in pool.map(run_case, todo[len(results):]):
             results.append(result)
             log.write(json.dumps(result) + "\n")
             log.flush()
-            print(f"{i + 1}/{len(todo)} {result['layer']} {result['objective']}", flush=True)
+            print(f"{len(results)}/{len(todo)} {result['layer']} {result['objective']}",
+                  flush=True)  # fmt: skip
     Path(args.out).write_text(json.dumps(results, indent=1))
     partial.unlink()
     print(f"{len(results)} workloads, space {SPACE!r}: best found / exact optimum\n")
