@@ -31,7 +31,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 space_app = typer.Typer(help="Inspect and sample the hardware design space.", no_args_is_help=True)
-workloads_app = typer.Typer(help="The model zoo, LLM configs and importers.", no_args_is_help=True)
+workloads_app = typer.Typer(no_args_is_help=True)  # help: the callback's docstring
 app.add_typer(space_app, name="space")
 app.add_typer(workloads_app, name="workloads")
 
@@ -329,13 +329,49 @@ def workloads_list(json_out: JsonOut = False) -> None:
     console.print(llms)
 
 
+# the issue's spelling is --seq; --seq-len matches `evaluate` and `space describe`
+SeqAlias = Annotated[
+    int | None, typer.Option("--seq-len", "--seq", help="Tokens per sequence (transformers, LLMs).")
+]
+
+
+@workloads_app.callback(invoke_without_command=True)
+@_user_errors
+def workloads_main(
+    ctx: typer.Context,
+    llm_config: LLMConfigOpt = None,
+    batch: Batch = None,
+    seq_len: SeqAlias = None,
+    phase: Phase = None,
+    context_len: ContextLen = None,
+    json_out: JsonOut = False,
+) -> None:
+    """The model zoo, LLM configs and importers.
+
+    Without a command, --llm-config shows that LLM's layers (the same as `workloads show`):
+    airchitect workloads --llm-config llama-3-8b --phase prefill --batch 1 --seq 2048
+    """
+    given = {"--llm-config": llm_config, "--batch": batch, "--seq-len": seq_len, "--phase": phase,
+             "--context-len": context_len, "--json": json_out or None}  # fmt: skip
+    used = [flag for flag, value in given.items() if value is not None]
+    if ctx.invoked_subcommand is not None:
+        if used:
+            _fail(f"{', '.join(used)}: give options after the command "
+                  f"(airchitect workloads {ctx.invoked_subcommand} ...)")  # fmt: skip
+        return
+    if llm_config is None:
+        _fail("--llm-config: give an LLM config, or a command: list, show or import")
+    _show_workload(None, llm_config, json_out, batch=batch, seq_len=seq_len, phase=phase,
+                   context_len=context_len)  # fmt: skip
+
+
 @workloads_app.command("show")
 @_user_errors
 def workloads_show(
     name: Annotated[str | None, typer.Argument(help="Zoo network name.")] = None,
     llm_config: LLMConfigOpt = None,
     batch: Batch = None,
-    seq_len: SeqLen = None,
+    seq_len: SeqAlias = None,
     phase: Phase = None,
     context_len: ContextLen = None,
     json_out: JsonOut = False,
@@ -343,10 +379,12 @@ def workloads_show(
     """A zoo network's or an LLM config's layers as loop nests."""
     if (name is None) == (llm_config is None):
         _fail("give exactly one workload: a zoo network NAME or --llm-config")
-    network = designs.load_workload(
-        model=name, llm_config=llm_config,
-        batch=batch, seq_len=seq_len, phase=phase, context_len=context_len,
-    )  # fmt: skip
+    _show_workload(name, llm_config, json_out, batch=batch, seq_len=seq_len, phase=phase,
+                   context_len=context_len)  # fmt: skip
+
+
+def _show_workload(name: str | None, llm_config: str | None, json_out: bool, **shape: Any) -> None:
+    network = designs.load_workload(model=name, llm_config=llm_config, **shape)
     _print_network(network, json_out)
 
 

@@ -1,10 +1,11 @@
-"""``airchitect train`` and ``airchitect evaluate-model``: the learned recommender.
+"""``airchitect train``, ``finetune`` and ``evaluate-model``: the learned recommender.
 
 Registered on the main app by :mod:`airchitect.cli`; flags in, ``models`` calls, tables out.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -13,23 +14,32 @@ from rich.table import Table
 
 from airchitect.cli import _console, _print_json, _user_errors, app
 
+# options shared by train and finetune
+Split = Annotated[str, typer.Option(help="random, family:A[,B] or model:A[,B] held out.")]
+Seed = Annotated[int, typer.Option(help="Seed of the split, init and batches.")]
+BatchSize = Annotated[int, typer.Option(help="Rows per step.")]
+Accelerator = Annotated[str, typer.Option(help="cpu, gpu, auto (Lightning).")]
+Devices = Annotated[str, typer.Option(help="Devices per node, e.g. 1, 4 or auto.")]
+
+
+def _devices(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
 
 @app.command()
 @_user_errors
 def train(
     data: Annotated[Path, typer.Option(help="Dataset directory (airchitect generate).")],
     out: Annotated[Path, typer.Option(help="Run directory: model.pt, logs, checkpoints.")],
-    split: Annotated[
-        str, typer.Option(help="random, family:A[,B] or model:A[,B] held out.")
-    ] = "random",
+    split: Split = "random",
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on val loss).")] = 50,
-    batch_size: Annotated[int, typer.Option(help="Rows per step.")] = 256,
+    batch_size: BatchSize = 256,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
     contrastive: Annotated[bool, typer.Option(help="Supervised contrastive stage on/off.")] = True,
-    seed: Annotated[int, typer.Option(help="Seed of the split, init and batches.")] = 0,
+    seed: Seed = 0,
     stream: Annotated[bool, typer.Option(help="Stream shards (data larger than memory).")] = False,
-    accelerator: Annotated[str, typer.Option(help="cpu, gpu, auto (Lightning).")] = "cpu",
-    devices: Annotated[str, typer.Option(help="Devices per node, e.g. 1, 4 or auto.")] = "1",
+    accelerator: Accelerator = "cpu",
+    devices: Devices = "1",
     strategy: Annotated[str, typer.Option(help="auto, ddp, ... (Lightning).")] = "auto",
     num_nodes: Annotated[int, typer.Option(help="Nodes for multi-node training.")] = 1,
 ) -> None:
@@ -43,11 +53,64 @@ def train(
         torch.set_num_threads(1)  # shared cores: parallelism comes from processes
     config = TrainConfig(split=split, max_epochs=epochs, batch_size=batch_size, lr=lr,
                          contrastive=contrastive, seed=seed, stream=stream,
-                         accelerator=accelerator,
-                         devices=int(devices) if devices.isdigit() else devices,
+                         accelerator=accelerator, devices=_devices(devices),
                          strategy=strategy, num_nodes=num_nodes)  # fmt: skip
     bundle = run(data, out, config)
     typer.echo(f"model written to {bundle}")
+
+
+#: FinetuneConfig field -> the flag that sets it, so errors name what the user typed
+_FINETUNE_FLAGS = {"max_epochs": "--epochs"}
+_FIELD = re.compile(r"field '(\w+)'")
+
+
+@app.command()
+@_user_errors
+def finetune(
+    from_: Annotated[Path, typer.Option("--from", help="Trained run directory or model.pt.")],
+    data: Annotated[Path, typer.Option(help="Dataset directory over the model's design space.")],
+    out: Annotated[Path, typer.Option(help="Run directory: model.pt, logs, checkpoints.")],
+    freeze: Annotated[
+        str, typer.Option(help="encoder: train the decoder and heads only; none: train all.")
+    ] = "encoder",
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-4,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on val loss).")] = 10,
+    max_rows: Annotated[
+        int | None, typer.Option(help="At most this many training rows (seeded sample).")
+    ] = None,
+    split: Split = "random",
+    seed: Seed = 0,
+    batch_size: BatchSize = 256,
+    accelerator: Accelerator = "cpu",
+    devices: Devices = "1",
+) -> None:
+    """Fine-tune a trained model on new data (same space, the model's feature statistics)."""
+    import torch
+
+    from airchitect.designs import flag
+    from models.finetune import FinetuneConfig, bundle_file
+    from models.finetune import finetune as run
+
+    try:
+        config = FinetuneConfig(freeze=freeze, lr=lr, max_epochs=epochs, max_rows=max_rows,
+                                split=split, seed=seed, batch_size=batch_size,
+                                accelerator=accelerator, devices=_devices(devices))  # fmt: skip
+    except ValueError as exc:
+        found = _FIELD.search(str(exc))
+        name = found.group(1) if found else ""
+        flag = _FINETUNE_FLAGS.get(name, "--" + name.replace("_", "-"))
+        raise ValueError(f"{flag}: {exc}" if found else str(exc)) from None
+    with flag("--from"):
+        bundle_file(from_)
+    if accelerator == "cpu":
+        torch.set_num_threads(1)  # shared cores: parallelism comes from processes
+    summary = run(from_, data, out, config)
+    params = summary["parameters"]
+    typer.echo(
+        f"model written to {summary['bundle']} (fine-tuned from {from_}; "
+        f"{params['trainable']:,} trainable, {params['frozen']:,} frozen parameters; "
+        f"{summary['rows']['train']:,} training rows)"
+    )
 
 
 @app.command("evaluate-model")

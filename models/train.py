@@ -34,7 +34,17 @@ from models.data import RecommenderDataModule
 from models.lightning_module import RecommenderModule
 from models.network import Recommender, RecommenderConfig
 
-__all__ = ["TrainConfig", "load_bundle", "save_bundle", "train"]
+__all__ = [
+    "TrainConfig",
+    "build_module",
+    "fit_best",
+    "load_bundle",
+    "make_datamodule",
+    "save_bundle",
+    "start_run",
+    "train",
+    "write_run",
+]
 
 MONITOR = "val/loss"
 
@@ -131,26 +141,66 @@ def _trainer(config: TrainConfig, out_dir: Path) -> pl.Trainer:
 def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None) -> Path:
     """Train on ``data_dir``; returns the path of the bundle written into ``out_dir``."""
     config = config or TrainConfig()
+    out_dir = start_run(out_dir, config)
+    dm = make_datamodule(data_dir, config)
+    model_config = config.model_fields(dm.model_dims())
+    module = build_module(config, model_config)
+    trainer, metrics = fit_best(module, dm, config, out_dir)
+    return write_run(trainer, out_dir, dm, config, model_config, module.model, metrics)
+
+
+# ---- the steps of a run, shared with fine-tuning (models.finetune) -------------------------------
+def start_run(out_dir: str | Path, config: TrainConfig) -> Path:
+    """Create the run directory and seed everything (split, init, batches)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    dm = RecommenderDataModule(
+    return out_dir
+
+
+def make_datamodule(
+    data_dir: str | Path,
+    config: TrainConfig,
+    cls: type[RecommenderDataModule] = RecommenderDataModule,
+    **kwargs: Any,
+) -> RecommenderDataModule:
+    """The data module ``config`` describes; ``cls``/``kwargs`` for a subclass's own options."""
+    return cls(
         data_dir, split=config.split, val_fraction=config.val_fraction,
         test_fraction=config.test_fraction, seed=config.seed, batch_size=config.batch_size,
-        stream=config.stream, num_workers=config.num_workers,
+        stream=config.stream, num_workers=config.num_workers, **kwargs,
     )  # fmt: skip
-    model_config = config.model_fields(dm.model_dims())
-    module = build_module(config, model_config)
+
+
+def fit_best(
+    module: RecommenderModule, dm: RecommenderDataModule, config: TrainConfig, out_dir: Path
+) -> tuple[pl.Trainer, dict[str, float]]:
+    """Fit with early stopping, restore the best epoch's weights (by ``val/loss``, not the
+    last epoch's) and return the trainer with that epoch's validation metrics."""
     trainer = _trainer(config, out_dir)
     trainer.fit(module, datamodule=dm)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if best:  # the weights of the best epoch, not of the last one
+    if best:
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         module.load_state_dict(state)
     metrics = trainer.validate(module, datamodule=dm, verbose=False)[0]
+    return trainer, metrics
+
+
+def write_run(
+    trainer: pl.Trainer,
+    out_dir: Path,
+    dm: RecommenderDataModule,
+    config: TrainConfig,
+    model_config: RecommenderConfig,
+    model: Recommender,
+    metrics: dict[str, float],
+    **extra: Any,
+) -> Path:
+    """Write ``model.pt`` and ``run.json`` (rank 0 only); ``extra`` entries join the bundle."""
     path = out_dir / BUNDLE_NAME
     if trainer.is_global_zero:
-        bundle = _bundle(dm, config, model_config, module.model, metrics)
+        bundle = _bundle(dm, config, model_config, model, metrics) | extra
         save_bundle(bundle, path)
         _write_json(out_dir / "run.json", {k: v for k, v in bundle.items() if k != "state_dict"})
     return path

@@ -406,3 +406,81 @@ def test_module_entry_point_bad_flag():
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert usage.returncode == 2
+
+
+# -- workloads: the group form for LLMs (--llm-config without `show`) ------------------------------
+
+
+def test_workloads_group_shows_an_llm_like_show():
+    args = ["--llm-config", "tinyllama-1.1b", "--phase", "prefill", "--batch", "1"]
+    group = run_json("workloads", *args, "--seq", "2048")
+    assert group == run_json("workloads", "show", *args, "--seq-len", "2048")
+    assert group["name"] == "tinyllama-1.1b-prefill" and group["layers"][0]["p"] == 2048
+    assert run_json("workloads", "show", *args, "--seq", "64")["layers"][0]["p"] == 64
+    table = run("workloads", "--llm-config", "mixtral-8x7b", "--phase", "decode", "--seq", "128")
+    assert table.exit_code == 0, table.output
+    assert "layers.0.block_sparse_moe.experts.7.down_proj" in table.stdout
+    assert "mixtral-8x7b-decode" in table.stdout
+
+
+def test_workloads_group_help_and_errors():
+    result = run("workloads", "--help")
+    assert result.exit_code == 0 and "--seq" in result.stdout and "--llm-config" in result.stdout
+    assert "Usage" in run("workloads").output  # no arguments: the help, as before
+    assert_user_error(run("workloads", "--batch", "2"), "--llm-config", "list, show or import")
+    assert_user_error(run("workloads", "--batch", "2", "list"), "--batch", "after the command")
+    assert_user_error(run("workloads", "--llm-config", "gpt5"), "--llm-config", "llama-3-8b")
+    assert_user_error(run("workloads", "--llm-config", "gpt2", "--seq", "0"), "'seq_len'")
+
+
+@pytest.mark.parametrize(
+    ("config", "fragments"),
+    [
+        ({"model_type": "llama", "num_attention_heads": 4},
+         ["missing required field", "'hidden_size'"]),
+        ({"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
+          "intermediate_size": 128, "num_hidden_layers": 1, "vocab_size": "10"},
+         ["'vocab_size' must be a positive integer", "'10'"]),
+        ({"model_type": "mixtral", "hidden_size": 64, "num_attention_heads": 4,
+          "intermediate_size": 128, "num_hidden_layers": 1, "vocab_size": 10,
+          "num_local_experts": 4}, ["'num_experts_per_tok'"]),
+        ({"model_type": "gpt2", "n_embd": 64, "n_layer": 1, "vocab_size": 9}, ["'n_head'"]),
+        ([1, 2], ["expected a mapping"]),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("command", [["workloads"], ["workloads", "show"]])
+def test_workloads_bad_llm_config_fields(tmp_path, command, config, fragments):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(config))
+    result = run(*command, "--llm-config", str(path), "--seq", "16")
+    assert_user_error(result, "--llm-config", "cfg.json", *fragments)
+
+
+# -- finetune: bad option values (one line naming the option, exit 2) ------------------------------
+
+
+def test_finetune_help():
+    result = run("finetune", "--help")
+    assert result.exit_code == 0
+    for option in ("--from", "--data", "--out", "--freeze", "--lr", "--epochs", "--max-rows",
+                   "--split", "--seed", "--batch-size"):  # fmt: skip
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--freeze", "all"], ["--freeze", "encoder, none", "'all'"]),
+        (["--epochs", "0"], ["--epochs", ">= 1"]),
+        (["--lr", "-1"], ["--lr", "> 0"]),
+        (["--max-rows", "0"], ["--max-rows", ">= 1"]),
+        (["--batch-size", "0"], ["--batch-size", ">= 1"]),
+        (["--split", "held:x"], ["--split", "family:NAME"]),
+        ([], ["--from", "no model.pt", "nowhere"]),
+    ],
+)
+def test_finetune_bad_arguments(tmp_path, args, fragments):
+    paths = ["--from", str(tmp_path / "nowhere"), "--data", str(tmp_path), "--out",
+             str(tmp_path / "run")]  # fmt: skip
+    assert_user_error(run("finetune", *paths, *args), *fragments)
+    assert not (tmp_path / "run").exists()

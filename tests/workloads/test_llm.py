@@ -122,6 +122,14 @@ def test_from_dict_gated_by_activation_and_null_kv_heads():
         ({"vocab_size": -5}, "vocab_size"),
         ({"num_key_value_heads": 3}, "num_attention_heads"),
         ({"num_local_experts": 4, "num_experts_per_tok": 5}, "num_experts_per_tok"),
+        ({"vocab_size": None}, "missing required field 'vocab_size'"),
+        ({"intermediate_size": "128"}, "'intermediate_size' must be a positive integer"),
+        ({"num_attention_heads": 4.0}, "'num_attention_heads' must be a positive integer"),
+        ({"num_key_value_heads": 0}, "'num_key_value_heads' must be a positive integer"),
+        ({"head_dim": -8}, "'head_dim' must be a positive integer"),
+        ({"hidden_size": 66}, "'hidden_size'=66 is not divisible"),
+        ({"num_local_experts": 4}, "num_experts_per_tok"),
+        ({"num_local_experts": "8", "num_experts_per_tok": 2}, "'num_local_experts'"),
     ],
 )
 def test_from_dict_rejects_bad_fields(patch, field):
@@ -129,6 +137,15 @@ def test_from_dict_rejects_bad_fields(patch, field):
          "intermediate_size": 128, "num_hidden_layers": 1, "vocab_size": 10, **patch}  # fmt: skip
     with pytest.raises(WorkloadError, match=rf"config 'bad'.*{field}"):
         LLMConfig.from_dict(d, name="bad")
+
+
+def test_from_dict_gpt2_missing_field_and_not_a_mapping():
+    with pytest.raises(WorkloadError, match=r"config 'g'.*missing required field 'n_head'"):
+        LLMConfig.from_dict(
+            {"model_type": "gpt2", "n_embd": 64, "n_layer": 1, "vocab_size": 9}, "g"
+        )
+    with pytest.raises(WorkloadError, match=r"config 'x'.*expected a mapping, got list"):
+        LLMConfig.from_dict([1, 2], name="x")
 
 
 def test_from_json_names_the_file(tmp_path):
@@ -158,3 +175,120 @@ def test_build_llm_rejects_bad_phase_and_sizes():
         build_llm(config, seq_len=0)
     with pytest.raises(WorkloadError, match="'context_len'"):
         build_llm(config, "decode", context_len=-1)
+
+
+# -- builder shapes against hand-computed numbers --------------------------------------------------
+# Small configs written out here so every expected number can be checked by hand. A GEMM
+# (m x k) @ (k x n) is the loop nest p=m, c=k, k=n; a batched matmul of B products has groups=B,
+# per-group c=k and k=n.
+
+#: Llama-style dense decoder with grouped-query attention: 8 query heads share 2 KV heads.
+DENSE_GQA = {
+    "model_type": "llama", "hidden_size": 512, "num_attention_heads": 8,
+    "num_key_value_heads": 2, "intermediate_size": 1376, "num_hidden_layers": 2,
+    "vocab_size": 1000,
+}  # fmt: skip
+#: Mixtral-style MoE: 4 experts, top-2 routing, GQA with 4 KV heads.
+MOE = {
+    "model_type": "mixtral", "hidden_size": 256, "num_attention_heads": 8,
+    "num_key_value_heads": 4, "intermediate_size": 512, "num_hidden_layers": 1,
+    "vocab_size": 500, "num_local_experts": 4, "num_experts_per_tok": 2,
+}  # fmt: skip
+
+
+def _gemm_dims(layer):
+    """(m, k, n) of a GEMM layer."""
+    assert layer.op is OpType.GEMM and layer.groups == 1 and layer.n == 1
+    return layer.p, layer.c, layer.k
+
+
+def _bmm_dims(layer):
+    """(batch, m, k, n) of a batched-matmul layer."""
+    assert layer.op is OpType.BMM
+    return layer.groups, layer.p, layer.c_per_group, layer.k_per_group
+
+
+def test_dense_gqa_prefill_shapes_by_hand():
+    net = build_llm(LLMConfig.from_dict(DENSE_GQA, name="dense"), "prefill", batch=3, seq_len=10)
+    # head_dim = 512 / 8 = 64; KV width = 2 heads * 64 = 128; GEMM rows = 3 seqs * 10 tokens = 30
+    a = "layers.1.self_attn"
+    assert _gemm_dims(_layer(net, f"{a}.q_proj")) == (30, 512, 512)
+    assert _gemm_dims(_layer(net, f"{a}.k_proj")) == (30, 512, 128)
+    assert _gemm_dims(_layer(net, f"{a}.v_proj")) == (30, 512, 128)
+    assert _gemm_dims(_layer(net, f"{a}.o_proj")) == (30, 512, 512)
+    # one product per (sequence, query head) = 3 * 8 = 24; scores (10 x 64) @ (64 x 10)
+    assert _bmm_dims(_layer(net, f"{a}.scores")) == (24, 10, 64, 10)
+    assert _bmm_dims(_layer(net, f"{a}.context")) == (24, 10, 10, 64)
+    assert _layer(net, f"{a}.scores").macs == 24 * 10 * 64 * 10
+    # gated MLP: gate and up 512 -> 1376, down 1376 -> 512
+    assert _gemm_dims(_layer(net, "layers.0.mlp.gate_proj")) == (30, 512, 1376)
+    assert _gemm_dims(_layer(net, "layers.0.mlp.up_proj")) == (30, 512, 1376)
+    assert _gemm_dims(_layer(net, "layers.0.mlp.down_proj")) == (30, 1376, 512)
+    assert _gemm_dims(_layer(net, "lm_head")) == (30, 512, 1000)
+    assert len(net) == 2 * (6 + 3) + 1
+    per_layer = (30 * 512 * 512 * 2 + 30 * 512 * 128 * 2 + 2 * 24 * 10 * 64 * 10
+                 + 3 * 30 * 512 * 1376)  # fmt: skip
+    assert net.macs == 2 * per_layer + 30 * 512 * 1000
+
+
+def test_dense_gqa_decode_shapes_by_hand():
+    config = LLMConfig.from_dict(DENSE_GQA, name="dense")
+    net = build_llm(config, "decode", batch=3, seq_len=10, context_len=20)
+    # one new token per sequence: 3 GEMM rows; keys = 20 cached + 1 new = 21
+    a = "layers.0.self_attn"
+    assert _gemm_dims(_layer(net, f"{a}.q_proj")) == (3, 512, 512)
+    assert _gemm_dims(_layer(net, f"{a}.k_proj")) == (3, 512, 128)
+    assert _gemm_dims(_layer(net, f"{a}.v_proj")) == (3, 512, 128)
+    assert _gemm_dims(_layer(net, f"{a}.o_proj")) == (3, 512, 512)
+    assert _bmm_dims(_layer(net, f"{a}.scores")) == (24, 1, 64, 21)
+    assert _bmm_dims(_layer(net, f"{a}.context")) == (24, 1, 21, 64)
+    assert _gemm_dims(_layer(net, "layers.1.mlp.down_proj")) == (3, 1376, 512)
+    assert _gemm_dims(_layer(net, "lm_head")) == (3, 512, 1000)
+    last_only = build_llm(config, "prefill", batch=3, seq_len=10, lm_head_last_token_only=True)
+    assert _gemm_dims(_layer(last_only, "lm_head")) == (3, 512, 1000)
+
+
+def test_explicit_head_dim_sets_projection_widths():
+    config = LLMConfig.from_dict({**DENSE_GQA, "head_dim": 80}, name="wide")
+    net = build_llm(config, "prefill", batch=1, seq_len=4)
+    # Q width 8 * 80 = 640 (not hidden_size), KV width 2 * 80 = 160
+    assert _gemm_dims(_layer(net, "layers.0.self_attn.q_proj")) == (4, 512, 640)
+    assert _gemm_dims(_layer(net, "layers.0.self_attn.k_proj")) == (4, 512, 160)
+    assert _gemm_dims(_layer(net, "layers.0.self_attn.o_proj")) == (4, 640, 512)
+    assert _bmm_dims(_layer(net, "layers.0.self_attn.scores")) == (8, 4, 80, 4)
+
+
+def test_moe_prefill_shapes_by_hand():
+    net = build_llm(LLMConfig.from_dict(MOE, name="moe"), "prefill", batch=1, seq_len=5)
+    # head_dim = 256 / 8 = 32; KV width 4 * 32 = 128; 5 GEMM rows
+    a = "layers.0.self_attn"
+    assert _gemm_dims(_layer(net, f"{a}.q_proj")) == (5, 256, 256)
+    assert _gemm_dims(_layer(net, f"{a}.k_proj")) == (5, 256, 128)
+    assert _gemm_dims(_layer(net, f"{a}.v_proj")) == (5, 256, 128)
+    assert _gemm_dims(_layer(net, f"{a}.o_proj")) == (5, 256, 256)
+    assert _bmm_dims(_layer(net, f"{a}.scores")) == (8, 5, 32, 5)
+    assert _bmm_dims(_layer(net, f"{a}.context")) == (8, 5, 5, 32)
+    moe = "layers.0.block_sparse_moe"
+    assert _gemm_dims(_layer(net, f"{moe}.router")) == (5, 256, 4)
+    # 5 tokens x top-2 = 10 expert assignments over 4 experts: ceil(10 / 4) = 3 tokens each
+    for e in range(4):
+        assert _gemm_dims(_layer(net, f"{moe}.experts.{e}.gate_proj")) == (3, 256, 512)
+        assert _gemm_dims(_layer(net, f"{moe}.experts.{e}.up_proj")) == (3, 256, 512)
+        assert _gemm_dims(_layer(net, f"{moe}.experts.{e}.down_proj")) == (3, 512, 256)
+    assert not any(".mlp." in layer.name for layer in net.layers)  # no dense MLP beside it
+    assert _gemm_dims(_layer(net, "lm_head")) == (5, 256, 500)
+    assert len(net) == 6 + 1 + 4 * 3 + 1
+
+
+def test_moe_decode_shapes_by_hand():
+    net = build_llm(LLMConfig.from_dict(MOE, name="moe"), "decode", batch=6, context_len=9)
+    a, moe = "layers.0.self_attn", "layers.0.block_sparse_moe"
+    assert _gemm_dims(_layer(net, f"{a}.q_proj")) == (6, 256, 256)
+    assert _gemm_dims(_layer(net, f"{a}.k_proj")) == (6, 256, 128)
+    # 6 sequences x 8 heads = 48 products, 1 query each, over 9 + 1 = 10 keys
+    assert _bmm_dims(_layer(net, f"{a}.scores")) == (48, 1, 32, 10)
+    assert _bmm_dims(_layer(net, f"{a}.context")) == (48, 1, 10, 32)
+    assert _gemm_dims(_layer(net, f"{moe}.router")) == (6, 256, 4)
+    # 6 tokens x top-2 = 12 assignments over 4 experts: exactly 3 each
+    assert _gemm_dims(_layer(net, f"{moe}.experts.3.down_proj")) == (3, 512, 256)
+    assert _gemm_dims(_layer(net, "lm_head")) == (6, 256, 500)
