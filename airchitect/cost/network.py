@@ -35,7 +35,8 @@ class NoValidMapping(ValueError):
 class LayerResult:
     layer: Layer
     mapping: dict
-    cost: dict
+    cost: dict  # one run of the layer
+    repeat: float = 1  # runs per inference; totals weight ``cost`` by it
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class NetworkCost:
             "objective": self.objective.value,
             "total": self.total,
             "layers": [
-                {"layer": r.layer.to_dict(), "mapping": r.mapping, "cost": r.cost}
+                {"layer": r.layer.to_dict(), "repeat": r.repeat, "mapping": r.mapping,
+                 "cost": r.cost}
                 for r in self.layers
             ],
         }
@@ -70,7 +72,9 @@ class DistinctLayers:
 
     @property
     def counts(self) -> np.ndarray:
-        return np.array([len(m) for m in self.members], dtype=np.float64)
+        """Runs per inference of each distinct shape (the network's repeats summed)."""
+        net = self.network
+        return np.array([sum(net.repeat(j) for j in m) for m in self.members], dtype=np.float64)
 
 
 def distinct_layers(network: Network | Layer) -> DistinctLayers:
@@ -139,7 +143,8 @@ def network_cost(
             )
         mapping, cost = best.mappings.mapping(i).to_dict(), best.cost.row(i)
         for j in members:
-            by_position[j] = LayerResult(distinct.network.layers[j], mapping, cost)
+            net = distinct.network
+            by_position[j] = LayerResult(net.layers[j], mapping, cost, net.repeat(j))
     results = [by_position[j] for j in range(len(distinct.network.layers))]
     return summarise(distinct.network.name, hw, Objective.parse(objective), results)
 
@@ -148,14 +153,14 @@ def summarise(
     name: str, hw: HardwareConfig, objective: Objective, results: Sequence[LayerResult]
 ) -> NetworkCost:
     """Totals of per-layer results: sums, EDP of the sums, the level bounding most cycles."""
-    total = {k: sum(r.cost[k] for r in results) for k in SUMMED}
+    total = {k: sum(r.repeat * r.cost[k] for r in results) for k in SUMMED}
     total["edp"] = total["energy_pj"] * total["seconds"]
     total["utilization"] = total["macs"] / (total["cycles"] * hw.num_pes)
     first = results[0].cost
     total["area_mm2"], total["power_mw"] = first["area_mm2"], first["power_mw"]
     bounds = [r.cost["bound"] for r in results]
     total["bound"] = max(set(bounds), key=lambda b: sum(
-        r.cost["cycles"] for r in results if r.cost["bound"] == b))  # fmt: skip
+        r.repeat * r.cost["cycles"] for r in results if r.cost["bound"] == b))  # fmt: skip
     return NetworkCost(name, hw, objective, tuple(results), total)
 
 

@@ -31,6 +31,7 @@ from airchitect.workloads.importers import load_layers_table, load_onnx  # noqa:
 from airchitect.workloads.llm import (  # noqa: E402
     LLMConfig,
     build_llm,
+    build_llm_generation,
     list_llm_configs,
     load_llm_config,
 )
@@ -40,6 +41,7 @@ __all__ += [
     "LLMConfig",
     "ZOO",
     "build_llm",
+    "build_llm_generation",
     "get_network",
     "list_llm_configs",
     "list_networks",

@@ -18,6 +18,7 @@ Assumptions, stated once here because the cost model inherits them:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -334,3 +335,40 @@ def build_llm(
         )
     )
     return Network(name or f"{config.name}-{phase}", "llm", tuple(layers))
+
+
+def build_llm_generation(
+    config: LLMConfig,
+    prefill: int,
+    decode: int,
+    batch: int = 1,
+    prefill_weight: float = 1.0,
+    decode_weight: float = 1.0,
+    *,
+    precision_bytes: int = 2,
+) -> Network:
+    """One generation: a ``prefill``-token prompt, then ``decode`` tokens one at a time.
+
+    Layers are named ``prefill/...`` and ``decode/...``. The decode layers run ``decode``
+    times (their ``repeats``), at the mean cached length ``prefill + (decode - 1) / 2``
+    rounded up: attention work grows linearly with the cache, so the mean step costs the mean.
+    Only the last prompt token's logits are computed (the first generated token). The positive
+    phase weights scale each phase in the totals, for a user who cares more about one of them.
+    """
+    for field, value in (("prefill", prefill), ("decode", decode)):
+        _check_positive(config.name, field, value)
+    for field, value in (("prefill_weight", prefill_weight), ("decode_weight", decode_weight)):
+        if not (isinstance(value, int | float) and value > 0):
+            raise WorkloadError(f"config {config.name!r}: field {field!r} must be > 0, "
+                                f"got {value!r}")  # fmt: skip
+    first = build_llm(config, "prefill", batch, prefill, precision_bytes=precision_bytes,
+                      lm_head_last_token_only=True)  # fmt: skip
+    mean_context = prefill + -(-(decode - 1) // 2)
+    step = build_llm(config, "decode", batch, prefill, mean_context,
+                     precision_bytes=precision_bytes, lm_head_last_token_only=True)  # fmt: skip
+    layers = [dataclasses.replace(x, name=f"prefill/{x.name}") for x in first.layers]
+    layers += [dataclasses.replace(x, name=f"decode/{x.name}") for x in step.layers]
+    repeats = [float(prefill_weight)] * len(first.layers)
+    repeats += [float(decode_weight * decode)] * len(step.layers)
+    name = f"{config.name}-p{prefill}-d{decode}"
+    return Network(name, "llm", tuple(layers), tuple(repeats))

@@ -10,15 +10,24 @@ from airchitect.workloads.layer import Layer, WorkloadError
 
 @dataclass(frozen=True)
 class Network:
-    """A whole model as its layers. ``family`` groups related models (``cnn``, ``llm``, ...)."""
+    """A whole model as its layers. ``family`` groups related models (``cnn``, ``llm``, ...).
+
+    ``repeats`` gives how many times each layer runs per inference (empty: once each); e.g. an
+    LLM's decode layers run once per generated token. Costs and MACs are weighted by it.
+    """
 
     name: str
     family: str
     layers: tuple[Layer, ...]
+    repeats: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.layers:
             raise WorkloadError(f"network {self.name!r}: field 'layers' is empty")
+        if self.repeats and (len(self.repeats) != len(self.layers)
+                             or any(not r > 0 for r in self.repeats)):  # fmt: skip
+            raise WorkloadError(f"network {self.name!r}: field 'repeats' needs one positive "
+                                f"number per layer, got {self.repeats!r}")  # fmt: skip
         names = [layer.name for layer in self.layers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -30,6 +39,11 @@ class Network:
     def __len__(self) -> int:
         return len(self.layers)
 
+    def repeat(self, i: int) -> float:
+        """How many times layer ``i`` runs per inference."""
+        return self.repeats[i] if self.repeats else 1
+
     @property
-    def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
+    def macs(self) -> int | float:
+        """MACs per inference (repeats included)."""
+        return sum(self.repeat(i) * layer.macs for i, layer in enumerate(self.layers))

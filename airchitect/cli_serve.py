@@ -1,0 +1,217 @@
+"""``airchitect recommend``, ``export`` and ``serve``: answers from a serving bundle.
+
+Registered on the main app by :mod:`airchitect.cli`; flags in, :mod:`serve` calls, tables out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from airchitect import designs
+from airchitect.cli import (
+    AreaMm2,
+    Batch,
+    ContextLen,
+    JsonOut,
+    LLMConfigOpt,
+    Model,
+    Phase,
+    PowerMw,
+    SeqLen,
+    _console,
+    _layer_cost_table,
+    _print_json,
+    _totals_panel,
+    _user_errors,
+    app,
+)
+from airchitect.designs import flag
+from airchitect.workloads import Network, build_llm_generation, load_llm_config
+
+BundleOpt = Annotated[
+    Path | None, typer.Option("--bundle", help="Serving bundle directory (default: shipped).")
+]
+
+
+def _load_service(bundle: Path | None, threads: int = 1):
+    from serve.bundle import DEFAULT_BUNDLE
+    from serve.predictor import OnnxPredictor
+    from serve.recommend import RecommendService
+
+    with flag("--bundle"):
+        return RecommendService(OnnxPredictor(bundle or DEFAULT_BUNDLE, threads=threads))
+
+
+def _workload(model, layer, onnx, layers, llm_config, batch, seq_len, phase, context_len,
+              prefill, decode, phase_weights) -> Network:  # fmt: skip
+    if prefill is None and decode is None:
+        return designs.load_workload(model, layer, onnx, layers, llm_config, batch=batch,
+                                     seq_len=seq_len, phase=phase, context_len=context_len)  # fmt: skip
+    if llm_config is None or prefill is None or decode is None:
+        raise ValueError("--prefill and --decode go together, with --llm-config")
+    if phase is not None or seq_len is not None or context_len is not None:
+        raise ValueError("--prefill/--decode replace --phase, --seq-len and --context-len")
+    weights = _phase_weights(phase_weights)
+    with flag("--llm-config"):
+        config = load_llm_config(llm_config)
+    with flag("--prefill/--decode"):
+        return build_llm_generation(config, prefill, decode, batch or 1, *weights)
+
+
+def _phase_weights(text: str) -> tuple[float, float]:
+    """``"prefill=1,decode=2"`` -> (1.0, 2.0); either may be left out (weight 1)."""
+    weights = {"prefill": 1.0, "decode": 1.0}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, _, value = part.partition("=")
+        if key not in weights:
+            raise ValueError(f"--phase-weights: unknown phase {key!r}; use prefill, decode")
+        try:
+            weights[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--phase-weights: {key}={value!r} is not a number") from None
+    return weights["prefill"], weights["decode"]
+
+
+@app.command()
+@_user_errors
+def recommend(
+    model: Model = None,
+    layer: Annotated[
+        str | None, typer.Option(help='One layer, e.g. "k=64,c=64,p=56,q=56,r=3,s=3,op=conv".')
+    ] = None,
+    onnx: Annotated[Path | None, typer.Option(help="An ONNX model file.")] = None,
+    layers: Annotated[Path | None, typer.Option(help="A CSV or YAML layer table.")] = None,
+    llm_config: LLMConfigOpt = None,
+    batch: Batch = None,
+    seq_len: SeqLen = None,
+    phase: Phase = None,
+    context_len: ContextLen = None,
+    prefill: Annotated[
+        int | None, typer.Option(help="LLM generation: prompt tokens (with --decode).")
+    ] = None,
+    decode: Annotated[
+        int | None, typer.Option(help="LLM generation: generated tokens (with --prefill).")
+    ] = None,
+    phase_weights: Annotated[
+        str, typer.Option(help='Weight of each LLM phase, e.g. "prefill=1,decode=4".')
+    ] = "",
+    objective: Annotated[str, typer.Option(help="latency, energy or edp.")] = "edp",
+    area_mm2: AreaMm2 = None,
+    power_mw: PowerMw = None,
+    refine: Annotated[
+        int, typer.Option(min=0, max=1000, help="Constrained-BO evaluations to refine with.")
+    ] = 0,
+    top_k: Annotated[int, typer.Option(min=1, max=64, help="Decoder designs considered.")] = 8,
+    bundle: BundleOpt = None,
+    top: Annotated[
+        int | None, typer.Option(min=1, help="Table shows only the N costliest layers.")
+    ] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """One hardware design for a layer or a whole network, with a mapping per layer.
+
+    Always valid: the design fits the budget and every layer has a mapping.
+    """
+    from serve.recommend import Settings
+
+    goal = designs.parse_objective(objective)
+    budget = designs.make_budget(area_mm2, power_mw)
+    network = _workload(model, layer, onnx, layers, llm_config, batch, seq_len, phase,
+                        context_len, prefill, decode, phase_weights)  # fmt: skip
+    service = _load_service(bundle)
+    result = service.recommend(network, budget, goal, Settings(top_k=top_k, refine=refine))
+    report = designs.budget_report(result.cost.hardware, budget)
+    phases = _phase_totals(result.cost)
+    if json_out:
+        _print_json(result.to_dict() | {"budget_report": report, "phases": phases})
+        return
+    console = _console()
+    console.print(_layer_cost_table(result.cost, top))
+    if phases:
+        console.print(_phase_table(phases))
+    console.print(_totals_panel(result.cost, report))
+    console.print(_provenance_panel(result))
+
+
+def _phase_totals(cost) -> dict[str, dict[str, float]]:
+    """Per-phase totals of an LLM generation (layers named ``phase/...``); else empty."""
+    phases: dict[str, dict[str, float]] = {}
+    for r in cost.layers:
+        name, sep, _ = r.layer.name.partition("/")
+        if not sep:
+            return {}
+        acc = phases.setdefault(name, {"seconds": 0.0, "energy_pj": 0.0, "macs": 0.0})
+        for key in acc:
+            acc[key] += r.repeat * r.cost[key]
+    return phases
+
+
+def _phase_table(phases: dict[str, dict[str, float]]) -> Table:
+    table = Table(title="per phase (weighted)")
+    for header in ("phase", "GMACs", "ms", "energy mJ", "share of latency"):
+        table.add_column(header, justify="left" if header == "phase" else "right")
+    total = sum(p["seconds"] for p in phases.values())
+    for name, p in phases.items():
+        table.add_row(name, f"{p['macs'] / 1e9:,.2f}", f"{p['seconds'] * 1e3:,.3f}",
+                      f"{p['energy_pj'] * 1e-9:,.3f}", f"{100 * p['seconds'] / total:.1f} %")  # fmt: skip
+    return table
+
+
+def _provenance_panel(result) -> Panel:
+    lines = [f"source: {result.source} · confidence {result.confidence:.2f} · "
+             f"{len(result.candidates)} candidates · {result.timings_ms['total']:.1f} ms"]  # fmt: skip
+    if result.refinement:
+        r = result.refinement
+        lines.append(f"refined with {r['evals']} BO evaluations: x{r['improvement']:.3f} "
+                     f"({r['before']:.4g} -> {r['after']:.4g})")  # fmt: skip
+    for n in result.neighbours[:3]:
+        lines.append(f"near {n['model']}/{n['layer_name']} ({n['family']}, {n['objective']}): "
+                     f"similarity {n['similarity']:.3f}")  # fmt: skip
+    return Panel("\n".join(lines), title="why this design", expand=False)
+
+
+@app.command()
+@_user_errors
+def export(
+    model: Annotated[Path, typer.Option(help="A trained run directory or its model.pt.")],
+    data: Annotated[Path, typer.Option(help="The dataset it was trained on (neighbours).")],
+    out: Annotated[Path, typer.Option(help="Serving bundle directory to write.")],
+    max_neighbours: Annotated[
+        int, typer.Option(min=1, help="Training rows in the neighbour index (seeded sample).")
+    ] = 10_000,
+) -> None:
+    """Export a trained model to a serving bundle: ONNX + metadata + faiss neighbour index."""
+    import torch
+
+    from serve.export import export_bundle, resolve_run
+
+    torch.set_num_threads(1)
+    with flag("--model"):
+        resolve_run(model)
+    meta = export_bundle(model, data, out, max_neighbours)
+    e = meta["export"]
+    typer.echo(f"bundle written to {out} (ONNX parity {e['parity_max_abs']:.1e}, "
+               f"{e['neighbours']:,} neighbours)")  # fmt: skip
+
+
+@app.command()
+@_user_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Serving bundle directory (default: shipped).")
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="onnxruntime intra-op threads.")] = 1,
+) -> None:
+    """Serve the HTTP API (POST /v1/recommend, /v1/evaluate; GET /v1/health, /v1/space)."""
+    from serve.bundle import DEFAULT_BUNDLE
+    from serve.http import run
+
+    run(model or DEFAULT_BUNDLE, host, port, threads)
+

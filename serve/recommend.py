@@ -1,0 +1,331 @@
+"""Recommend one hardware design (and a mapping per layer) for a layer or a whole network.
+
+1. The model runs once per distinct layer shape. Its per-knob log-probabilities are pooled over
+   the layers, weighted by each layer's share of the network's MACs, and the best joint designs
+   of the pooled distribution are the decoder's candidates (for one layer, its own top-k).
+2. The faiss neighbours of the heaviest layers add the designs that won on similar workloads.
+3. Candidates over the area/power budget are dropped before any cost is computed.
+4. Re-ranking: every remaining candidate is scored on the network with a coarse mapping space
+   (a subset of PE-reuse and batch tilings), and the best few with the full mapper; the best
+   valid one wins. The returned design therefore always fits the budget and has a valid
+   mapping for every layer.
+5. If no candidate survives, a short search over budget-feasible points takes over; only when
+   no point of the space fits the budget at all is an error raised (naming the budget).
+6. ``refine=N`` runs constrained BO warm-started from the best candidates for N evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from airchitect.cost.mapper import MappingOptions, Objective
+from airchitect.cost.network import (
+    DistinctLayers,
+    NetworkCost,
+    NetworkMappings,
+    distinct_layers,
+    network_best_mappings,
+    network_cost,
+)
+from airchitect.cost.tech import DEFAULT_TECH, TechTable
+from airchitect.search.base import HardwareEvaluator, tie_rank
+from airchitect.search.bo import ConstrainedBO
+from airchitect.search.random_search import FeasibleSampler
+from airchitect.space.budget import Budget, check_budget, hardware_area_mm2, hardware_power_mw
+from airchitect.workloads.layer import Layer
+from airchitect.workloads.network import Network
+from models.decode import knob_log_probs, top_k_joint
+from serve.predictor import OnnxPredictor
+
+#: Coarse mapping space for screening: all tilings of P, K and C, one batch tiling and every
+#: other PE-reuse factor; the finalists are then mapped over the full space.
+SCREEN_PE_REUSE = (1, 4, 16, 64)
+FALLBACK_POINTS = 64  # budget-feasible points a fallback search screens
+
+
+class NoFeasibleDesign(ValueError):
+    """No design of the space fits the budget; the message names the budget field."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard to look: candidate counts, finalists, refinement."""
+
+    top_k: int = 8  # decoder designs
+    neighbours: int = 4  # faiss neighbours per heavy layer
+    heavy_layers: int = 3  # layers whose own top-1 and neighbours are added
+    finalists: int = 2  # candidates mapped over the full mapping space
+    refine: int = 0  # constrained-BO evaluations after the model's answer
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("top_k", "heavy_layers", "finalists"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"field {name!r} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("neighbours", "refine"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"field {name!r} must be >= 0, got {getattr(self, name)!r}")
+
+
+@dataclass
+class Recommendation:
+    """The answer: a design, its per-layer mappings and costs, and where it came from."""
+
+    cost: NetworkCost
+    hw_index: int
+    budget: Budget
+    source: str  # "decoder", "neighbour", "fallback" or "refine"
+    confidence: float  # geometric mean over knobs of the decoder's probability of this design
+    neighbours: list[dict[str, Any]]
+    candidates: list[dict[str, Any]]
+    refinement: dict[str, Any] | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        key = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}
+        return float(self.cost.total[key[self.cost.objective.value]])
+
+    def to_dict(self, layers: bool = True) -> dict[str, Any]:
+        out = self.cost.to_dict()
+        if not layers:
+            out.pop("layers")
+        return out | {
+            "hw_index": self.hw_index, "score": self.score, "bound": self.cost.total["bound"],
+            "budget": self.budget.to_dict(), "source": self.source,
+            "confidence": self.confidence, "neighbours": self.neighbours,
+            "candidates": self.candidates, "refinement": self.refinement,
+            "timings_ms": self.timings_ms,
+        }  # fmt: skip
+
+
+def query_frame(layers: tuple[Layer, ...], budget: Budget, objective: Objective) -> pd.DataFrame:
+    """The model's input rows: one per layer, with the task's budget and objective."""
+    rows = [{"op": layer.op.value, "n": layer.n, "k": layer.k, "c": layer.c, "p": layer.p,
+             "q": layer.q, "r": layer.r, "s": layer.s, "stride": layer.stride,
+             "dilation": layer.dilation, "groups": layer.groups,
+             "precision_bytes": layer.precision_bytes, "macs": layer.macs}
+            for layer in layers]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame["area_budget_mm2"] = np.nan if budget.area_mm2 is None else float(budget.area_mm2)
+    frame["power_budget_mw"] = np.nan if budget.power_mw is None else float(budget.power_mw)
+    frame["objective"] = objective.value
+    return frame
+
+
+@dataclass
+class _Pool:
+    """Candidate hardware points in first-seen order, each with why it was considered."""
+
+    why: dict[int, str] = field(default_factory=dict)
+
+    def add(self, hw_index: int, why: str) -> None:
+        self.why.setdefault(int(hw_index), why)
+
+    @property
+    def indices(self) -> np.ndarray:
+        return np.fromiter(self.why, dtype=np.int64, count=len(self.why))
+
+
+class RecommendService:
+    """Loads a serving bundle once and answers recommendations (CLI and HTTP share it)."""
+
+    def __init__(self, predictor: OnnxPredictor, tech: TechTable = DEFAULT_TECH) -> None:
+        self.predictor, self.space, self.tech = predictor, predictor.space, tech
+        options = self.space.mapping_options
+        self.screen_options = MappingOptions(options.trip_options, 1, SCREEN_PE_REUSE)
+
+    @cached_property
+    def smallest_design(self) -> tuple[float, float]:
+        """The least area (mm2) and power (mW) of any design in the space."""
+        hw = self.space.enumerate()
+        return float(hardware_area_mm2(hw, self.tech).min()), float(
+            hardware_power_mw(hw, self.tech).min()
+        )
+
+    def recommend(
+        self, workload: Network | Layer, budget: Budget | None = None,
+        objective: Objective | str = Objective.EDP, settings: Settings | None = None,
+    ) -> Recommendation:  # fmt: skip
+        budget, settings = budget or Budget(), settings or Settings()
+        objective = Objective.parse(objective)
+        distinct = distinct_layers(workload)
+        clock = _Clock()
+        out = self.predictor.outputs(query_frame(distinct.layers, budget, objective))
+        log_probs = knob_log_probs(out["knob_logits"], self.predictor.kinds)
+        weights = _mac_weights(distinct)
+        pooled = [(weights[:, None] * lp).sum(0, keepdims=True) for lp in log_probs]
+        pool = self._decoder_candidates(pooled, log_probs, weights, settings)
+        clock.lap("model")
+        near = self._neighbour_candidates(out["embedding"], weights, settings, pool)
+        clock.lap("neighbours")
+        best, table = self._rerank(distinct, pool, budget, objective, settings)
+        if best is None:
+            best, table = self._fallback(distinct, budget, objective, settings)
+        clock.lap("rerank")
+        found, i, source = best
+        refinement = None
+        if settings.refine:
+            found, i, source, refinement = self._refine(
+                distinct, budget, objective, settings, table, found, i, source
+            )
+            clock.lap("refine")
+        hw_index = int(self.space.flat_index(self.space.encode(found.hardware.config(i))))
+        cost = network_cost(distinct, found, i, objective)
+        return Recommendation(
+            cost=cost, hw_index=hw_index, budget=budget, source=source,
+            confidence=_confidence(pooled, self.space.unflat_index(np.array([hw_index]))[0]),
+            neighbours=near, candidates=table, refinement=refinement,
+            timings_ms=clock.total(),
+        )  # fmt: skip
+
+    # -- candidates ------------------------------------------------------------------------------
+    def _decoder_candidates(self, pooled, log_probs, weights, settings: Settings) -> _Pool:
+        pool = _Pool()
+        idx, _ = top_k_joint(pooled, settings.top_k)  # (1, k, J)
+        for vector in self.space.flat_index(idx[0]):
+            pool.add(int(vector), "decoder")
+        heavy = np.argsort(-weights, kind="stable")[: settings.heavy_layers]
+        if len(weights) > 1:  # a heavy layer's own favourite, which pooling may outvote
+            own, _ = top_k_joint([lp[heavy] for lp in log_probs], 1)  # (H, 1, J)
+            for vector in self.space.flat_index(own[:, 0]):
+                pool.add(int(vector), "decoder")
+        return pool
+
+    def _neighbour_candidates(self, embedding, weights, settings: Settings, pool: _Pool):
+        if settings.neighbours == 0:
+            return []
+        heavy = np.argsort(-weights, kind="stable")[: settings.heavy_layers]
+        found = self.predictor.neighbours(embedding[heavy], settings.neighbours)
+        for row in found:
+            for n in row:
+                pool.add(n.hw_index, "neighbour")
+        return [{"similarity": n.similarity, "hw_index": n.hw_index} | n.workload
+                for n in found[0]]  # fmt: skip
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def _rerank(self, distinct, pool: _Pool, budget, objective, settings: Settings):
+        """The best valid candidate (mapped over the full space) and the candidate table."""
+        flat = pool.indices
+        hw = self.space.decode_batch(self.space.unflat_index(flat))
+        feasible, _ = check_budget(hw, budget, self.tech)
+        table = [{"hw_index": int(f), "source": pool.why[int(f)],
+                  "status": "candidate" if ok else "over budget"}
+                 for f, ok in zip(flat, feasible, strict=True)]  # fmt: skip
+        keep = np.flatnonzero(feasible)
+        if len(keep) == 0:
+            return None, table
+        best = self._screen_and_map(distinct, hw.take(keep), objective, settings)
+        if best is None:
+            for j in keep:
+                table[j]["status"] = "no valid mapping"
+            return None, table
+        found, i, screened = best
+        for j, score in zip(keep, screened, strict=True):
+            table[j]["screen_score"] = score if math.isfinite(score) else None
+            table[j]["status"] = "scored" if math.isfinite(score) else "no valid mapping"
+        winner = int(np.flatnonzero(flat == self._flat_of(found, i))[0])
+        table[winner]["status"] = "chosen"
+        return (found, i, pool.why[int(flat[winner])]), table
+
+    def _screen_and_map(self, distinct, hw, objective, settings: Settings):
+        """Coarse scores of every point, then the full mapper on the best ``finalists``."""
+        coarse = network_best_mappings(distinct, hw, objective, self.tech, self.screen_options)
+        order = tie_rank(coarse.score, _area(coarse), np.arange(len(hw)))
+        order = [j for j in order[: settings.finalists] if np.isfinite(coarse.score[j])]
+        if not order:
+            return None
+        found = network_best_mappings(distinct, hw.take(np.array(order)), objective, self.tech,
+                                      self.space.mapping_options)  # fmt: skip
+        if not found.found.any():
+            return None
+        i = int(tie_rank(found.score, _area(found), np.arange(len(order)))[0])
+        return found, i, coarse.score.tolist()
+
+    def _flat_of(self, found: NetworkMappings, i: int) -> int:
+        return int(self.space.flat_index(self.space.encode(found.hardware.config(i))))
+
+    def _fallback(self, distinct, budget: Budget, objective, settings: Settings):
+        """No candidate fit: screen budget-feasible points drawn from the space."""
+        sampler = FeasibleSampler(self.space, budget, np.random.default_rng(settings.seed),
+                                  self.tech)  # fmt: skip
+        flat = sampler.draw(FALLBACK_POINTS)
+        if len(flat) == 0:
+            raise self._no_design(budget)
+        hw = self.space.decode_batch(self.space.unflat_index(flat))
+        best = self._screen_and_map(distinct, hw, objective, settings)
+        if best is None:
+            raise NoFeasibleDesign(
+                f"none of {len(flat)} budget-feasible designs has a valid mapping for every "
+                f"layer of {distinct.network.name!r}; relax area_budget_mm2/power_budget_mw"
+            )
+        found, i, _ = best
+        table = [{"hw_index": int(f), "source": "fallback", "status": "scored"} for f in flat]
+        return (found, i, "fallback"), table
+
+    def _no_design(self, budget: Budget) -> NoFeasibleDesign:
+        area, power = self.smallest_design
+        return NoFeasibleDesign(
+            f"no design in the space fits the budget (area_budget_mm2={budget.area_mm2}, "
+            f"power_budget_mw={budget.power_mw}); the smallest design needs {area:.3f} mm2 "
+            f"and the least power is {power:.1f} mW"
+        )
+
+    def _refine(self, distinct, budget, objective, settings: Settings, table, found, i, source):
+        """Constrained BO from the best candidates; keeps the model's answer unless beaten."""
+        before = float(found.score[i])
+        ranked = sorted((t for t in table if t.get("screen_score") is not None),
+                        key=lambda t: t["screen_score"])  # fmt: skip
+        warm = [self._flat_of(found, i)] + [t["hw_index"] for t in ranked[:4]]
+        evaluator = HardwareEvaluator(distinct.network, self.space, objective, self.tech)
+        ConstrainedBO(self.space, tech=self.tech).search(
+            evaluator, budget, settings.refine, settings.seed, warm_start=warm
+        )
+        seen = evaluator.best_seen(1)
+        refinement = {"evals": evaluator.evals, "before": before, "after": before,
+                      "improvement": 1.0}  # fmt: skip
+        if not seen or not seen[0][1] < before * (1 - 1e-9):
+            return found, i, source, refinement
+        flat, after = seen[0]
+        hw = self.space.decode_batch(self.space.unflat_index(np.array([flat])))
+        better = network_best_mappings(distinct, hw, objective, self.tech,
+                                       self.space.mapping_options)  # fmt: skip
+        refinement |= {"after": float(after), "improvement": before / float(after)}
+        return better, 0, "refine", refinement
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _mac_weights(distinct: DistinctLayers) -> np.ndarray:
+    macs = np.array([layer.macs for layer in distinct.layers], dtype=np.float64) * distinct.counts
+    return macs / macs.sum()
+
+
+def _area(found: NetworkMappings) -> np.ndarray:
+    return found.per_layer[0].cost.area_mm2
+
+
+def _confidence(pooled: list[np.ndarray], vector: np.ndarray) -> float:
+    """Geometric mean over knobs of the (pooled) decoder probability of the chosen value."""
+    logs = [float(lp[0, int(v)]) for lp, v in zip(pooled, vector, strict=True)]
+    return float(np.exp(np.mean(logs)))
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = (now - self.last) * 1e3
+        self.last = now
+
+    def total(self) -> dict[str, float]:
+        return self.laps | {"total": (time.perf_counter() - self.start) * 1e3}
