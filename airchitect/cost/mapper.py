@@ -180,8 +180,14 @@ def best_mappings(
     best_idx = np.zeros(n_hw, dtype=np.int64)
     best_score = np.full(n_hw, np.inf)
     hw_per_chunk = max(1, max_rows // n_cand)
-    for start in range(0, n_hw, hw_per_chunk):
-        hw_idx = np.arange(start, min(start + hw_per_chunk, n_hw))
+    # chunks of one dataflow each: the cost model then runs one schedule on every row instead
+    # of splitting the rows by dataflow and scattering the results back
+    by_dataflow = np.argsort(hw.dataflow, kind="stable")
+    starts = np.flatnonzero(np.diff(hw.dataflow[by_dataflow], prepend=-1))
+    bounds = [*starts.tolist(), n_hw]
+    chunks = [by_dataflow[i:j][k : k + hw_per_chunk] for i, j in zip(bounds, bounds[1:])
+              for k in range(0, j - i, hw_per_chunk)]  # fmt: skip
+    for hw_idx in chunks:
         rows_hw = np.repeat(hw_idx, n_cand)
         rows_m = np.tile(np.arange(n_cand), len(hw_idx))
         cost = evaluate(lay, hw.take(rows_hw), cand.take(rows_m), tech)

@@ -1,0 +1,684 @@
+"""The HTTP API: a FastAPI app over one :class:`serve.recommend.RecommendService`.
+
+Endpoints (JSON in, JSON out; the schema is at ``/openapi.json``, browsable at ``/docs``):
+
+* ``GET  /v1/health``     the bundle being served: space hash, schema version, model, metrics
+* ``GET  /v1/space``      the design space: knobs and their allowed values, size, hash, mapping
+* ``POST /v1/recommend``  a design (and a mapping per layer) for a layer, a list of layers or a
+                          zoo network, under an optional area/power budget
+* ``POST /v1/evaluate``   the cost of a workload on one given design, and its budget verdict
+
+Errors share one body, :class:`ErrorResponse` (``error`` kind, one-line ``detail`` naming the
+field and the allowed values, and for schema errors every problem under ``errors``): bad input
+is 422, a body over ``max_body_bytes`` or a workload over ``max_layers`` layers is 413.
+
+Run it with ``python -m serve.http --bundle PATH [--host 127.0.0.1] [--port 8000]`` or
+:func:`run`; one worker process, requests served from its threadpool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import math
+import re
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from airchitect.cost.mapper import Objective
+from airchitect.cost.network import NoValidMapping, evaluate_network
+from airchitect.designs import exceeded
+from airchitect.space import Budget, HardwareConfig, check_budget
+from airchitect.space.hardware import Dataflow
+from airchitect.workloads import ZOO, Layer, Network, list_networks
+from airchitect.workloads.layer import OpType
+from serve.bundle import DEFAULT_BUNDLE
+from serve.recommend import NoFeasibleDesign, RecommendService, Settings
+
+log = logging.getLogger("airchitect.http")
+
+API_PREFIX = "/v1"
+MAX_DIM = 1 << 24  # per loop bound; far above any real layer, low enough for int64 products
+MAX_REFINE = 200
+#: A body announced over the limit is still read (and dropped) up to this many bytes, so the
+#: client gets its 413 instead of a reset connection; beyond it the connection is closed.
+DRAIN_LIMIT = 16 << 20
+_FIELD_RE = re.compile(r"field '(\w+)'")
+
+# Literal types built from the library's own enums and registry, so the schema lists them.
+OpName = Literal[tuple(o.value for o in OpType)]  # type: ignore[valid-type]
+ObjectiveName = Literal[tuple(o.value for o in Objective)]  # type: ignore[valid-type]
+DataflowName = Literal[tuple(d.name.lower() for d in Dataflow)]  # type: ignore[valid-type]
+ZooName = Literal[tuple(list_networks())]  # type: ignore[valid-type]
+
+Dim = Annotated[int, Field(ge=1, le=MAX_DIM, strict=True)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+# -- request models --------------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LayerIn(_Strict):
+    """One layer as a loop nest (see ``airchitect.workloads.layer``): ``k``/``c`` are output and
+    input channels (totals over groups), ``p``/``q`` output rows/columns, ``r``/``s`` kernel."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    op: OpName = "conv"
+    n: Dim = 1
+    k: Dim
+    c: Dim
+    p: Dim = 1
+    q: Dim = 1
+    r: Dim = 1
+    s: Dim = 1
+    stride: Dim = 1
+    dilation: Dim = 1
+    groups: Dim = 1
+    precision_bytes: Literal[1, 2, 4] = 2
+
+
+class BudgetIn(_Strict):
+    """Upper bounds; an absent field leaves that axis unconstrained."""
+
+    area_mm2: Positive | None = None
+    power_mw: Positive | None = None
+
+
+class HardwareIn(_Strict):
+    """All seven hardware knobs of one design."""
+
+    pe_rows: Annotated[int, Field(ge=1, le=4096, strict=True)]
+    pe_cols: Annotated[int, Field(ge=1, le=4096, strict=True)]
+    l1_bytes: Annotated[int, Field(ge=1, le=1 << 30, strict=True)]
+    l2_kib: Annotated[float, Field(gt=0, le=1 << 30, allow_inf_nan=False)]
+    noc_words_per_cycle: Annotated[float, Field(gt=0, le=1 << 20, allow_inf_nan=False)]
+    dram_bytes_per_cycle: Annotated[float, Field(gt=0, le=1 << 20, allow_inf_nan=False)]
+    dataflow: DataflowName
+
+
+_SHAPE_FIELDS = ("batch", "seq_len", "phase", "context_len")
+
+
+class WorkloadIn(_Strict):
+    """Exactly one of ``layer``, ``layers`` or ``model``; the shape fields (``batch``,
+    ``seq_len``, ``phase``, ``context_len``) go with ``model`` and only where the network takes
+    them (``seq_len`` for transformers, ``phase``/``context_len`` for LLMs)."""
+
+    layer: LayerIn | None = None
+    layers: Annotated[list[LayerIn], Field(min_length=1)] | None = None
+    model: ZooName | None = None
+    batch: Annotated[int, Field(ge=1, le=4096, strict=True)] | None = None
+    seq_len: Annotated[int, Field(ge=1, le=1 << 20, strict=True)] | None = None
+    phase: Literal["prefill", "decode"] | None = None
+    context_len: Annotated[int, Field(ge=0, le=1 << 20, strict=True)] | None = None
+
+    @model_validator(mode="after")
+    def _one_workload(self) -> WorkloadIn:
+        given = [name for name in ("layer", "layers", "model") if getattr(self, name) is not None]
+        if len(given) != 1:
+            got = f" (got {', '.join(given)})" if given else ""
+            raise ValueError(f"give exactly one workload: layer, layers or model{got}")
+        if self.model is None:
+            shape = [name for name in _SHAPE_FIELDS if getattr(self, name) is not None]
+            if shape:
+                raise ValueError(
+                    f"field {shape[0]!r} applies only to 'model' (set n in the layer instead)"
+                )
+        return self
+
+
+class RecommendRequest(WorkloadIn):
+    budget: BudgetIn | None = None
+    objective: ObjectiveName = "edp"
+    refine: Annotated[int, Field(ge=0, le=MAX_REFINE, strict=True)] = Field(
+        0, description="constrained-BO evaluations after the model's answer (slow: ~0.2 s each)"
+    )
+    top_k: Annotated[int, Field(ge=1, le=64, strict=True)] | None = Field(
+        None, description=f"decoder designs to re-rank (default {Settings().top_k})"
+    )
+    neighbours: Annotated[int, Field(ge=0, le=32, strict=True)] | None = Field(
+        None, description=f"faiss neighbours per heavy layer (default {Settings().neighbours})"
+    )
+    include_layers: bool = Field(True, description="per-layer mapping and cost in the answer")
+
+
+class EvaluateRequest(WorkloadIn):
+    hardware: HardwareIn
+    objective: ObjectiveName = "edp"
+    budget: BudgetIn | None = None
+
+
+# -- response models (extra fields pass through, so the library can add to its dicts) --------------
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class HardwareOut(_Open):
+    pe_rows: int
+    pe_cols: int
+    l1_bytes: int
+    l2_kib: float
+    noc_words_per_cycle: float
+    dram_bytes_per_cycle: float
+    dataflow: str
+
+
+class LayerOut(_Open):
+    name: str
+    op: str
+    n: int
+    k: int
+    c: int
+    p: int
+    q: int
+    r: int
+    s: int
+    stride: int
+    dilation: int
+    groups: int
+    precision_bytes: int
+
+
+class LayerResultOut(_Open):
+    layer: LayerOut
+    mapping: dict[str, Any]
+    cost: dict[str, Any]
+
+
+class TotalsOut(_Open):
+    macs: int | float
+    cycles: float
+    seconds: float
+    energy_pj: float
+    edp: float
+    utilization: float
+    area_mm2: float
+    power_mw: float
+    bound: str
+
+
+class BudgetOut(_Open):
+    area_mm2: float | None = None
+    power_mw: float | None = None
+
+
+class BudgetReport(BudgetOut):
+    feasible: bool
+    exceeded: list[str]
+
+
+class NeighbourOut(_Open):
+    similarity: float
+    hw_index: int
+
+
+class CandidateOut(_Open):
+    hw_index: int
+    source: str
+    status: str
+    screen_score: float | None = None
+
+
+class RefinementOut(_Open):
+    evals: int
+    before: float
+    after: float
+    improvement: float
+
+
+class CostOut(_Open):
+    network: str
+    hardware: HardwareOut
+    objective: str
+    total: TotalsOut
+    layers: list[LayerResultOut] | None = None
+
+
+class RecommendResponse(CostOut):
+    hw_index: int
+    score: float
+    bound: str
+    budget: BudgetOut
+    source: str
+    confidence: float
+    neighbours: list[NeighbourOut]
+    candidates: list[CandidateOut]
+    refinement: RefinementOut | None = None
+    timings_ms: dict[str, float]
+
+
+class EvaluateResponse(CostOut):
+    budget: BudgetReport
+    hw_index: int | None = Field(
+        None, description="flat index of the design in the served space; null when off the grid"
+    )
+
+
+class KnobOut(_Open):
+    name: str
+    kind: str
+    cardinality: int
+    values: list[int | float | str]
+
+
+class SpaceResponse(_Open):
+    name: str
+    description: str
+    size: int
+    hash: str
+    knobs: list[KnobOut]
+    mapping: dict[str, Any]
+
+
+class BundleInfo(_Open):
+    path: str
+    format: str | None = None
+    version: int | None = None
+    space_name: str
+    space_hash: str
+    space_size: int
+    schema_version: int | None = None
+
+
+class HealthResponse(_Open):
+    status: Literal["ok"]
+    bundle: BundleInfo
+    model: dict[str, Any]
+    metrics: dict[str, Any] | None = None
+    limits: dict[str, int]
+
+
+class ErrorItem(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="kind: invalid_request, no_feasible_design, too_large, ...")
+    detail: str = Field(description="one line naming the field and, where known, what it allows")
+    errors: list[ErrorItem] = Field(default_factory=list)
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "body or workload too large"},
+    422: {"model": ErrorResponse, "description": "invalid input, or no design fits the budget"},
+}
+
+
+# -- errors ----------------------------------------------------------------------------------------
+class ApiError(Exception):
+    """An input problem found after schema validation: status, kind, the request field it is
+    about and a one-line message (which starts with that field)."""
+
+    def __init__(self, status: int, error: str, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.status, self.error, self.field, self.message = status, error, field, message
+
+    @property
+    def detail(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def _error(
+    status: int, error: str, detail: str, errors: list[dict] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:  # fmt: skip
+    body = {"error": error, "detail": _one_line(detail), "errors": errors or []}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def _validation_items(exc: RequestValidationError) -> list[dict[str, str]]:
+    items = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path"):
+            loc = loc[1:]
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        value = err.get("input")
+        if err.get("type") == "json_invalid":  # loc is ("body", character offset)
+            why = (err.get("ctx") or {}).get("error")
+            msg = f"{msg} at character {loc[0] if loc else 0}" + (f": {why}" if why else "")
+            loc = []
+        elif isinstance(value, str | int | float | bool) and len(repr(value)) <= 80:
+            msg = f"{msg} (got {value!r})"
+        items.append(
+            {"field": ".".join(loc) or "body", "message": msg, "type": err.get("type", "")}
+        )
+    return items
+
+
+# -- body size limit -------------------------------------------------------------------------------
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``max_bytes``, whether announced by Content-Length
+    or only seen while reading (chunked uploads). The body is buffered (it is small by then)
+    and replayed to the app."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        announced = None
+        if length is not None:
+            try:
+                announced = int(length)
+            except ValueError:
+                await self._reply(send, 400, "bad_request", "invalid Content-Length header")
+                return
+        if announced is not None and announced > DRAIN_LIMIT:
+            await self._too_large(send, announced)
+            return
+        body, size, more = bytearray(), 0, True
+        over = announced is not None and announced > self.max_bytes
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            more = message.get("more_body", False)
+            over = over or size > self.max_bytes
+            if over:  # drop the rest, but read it (up to DRAIN_LIMIT) so the 413 gets through
+                if not more or size > DRAIN_LIMIT:
+                    await self._too_large(send, max(size, announced or 0))
+                    return
+                continue
+            body += chunk
+
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send, size: int) -> None:
+        await self._reply(send, 413, "too_large",
+                          f"request body is {size} bytes, more than "
+                          f"max_body_bytes={self.max_bytes}")  # fmt: skip
+
+    @staticmethod
+    async def _reply(send, status: int, error: str, detail: str) -> None:
+        item = {"field": "body", "message": detail, "type": error}
+        payload = json.dumps({"error": error, "detail": f"body: {detail}", "errors": [item]})
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload.encode())).encode()),
+                                (b"connection", b"close")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": payload.encode()})
+
+
+# -- request -> library objects --------------------------------------------------------------------
+def build_network(req: WorkloadIn, max_layers: int) -> Network:
+    """The request's workload as a Network; errors name the request field."""
+    if req.layers is not None and len(req.layers) > max_layers:
+        raise _too_many(len(req.layers), max_layers)
+    if req.model is not None:
+        network = _zoo_network(req)
+    elif req.layer is not None:
+        layer = _layer(req.layer, "layer", "layer")
+        network = Network(layer.name, "layer", (layer,))
+    else:
+        layers = tuple(_layer(x, f"layers.{i}", f"layer{i}") for i, x in enumerate(req.layers))
+        try:
+            network = Network("layers", "layer", layers)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_request", "layers", str(exc)) from None
+    if len(network.layers) > max_layers:
+        raise _too_many(len(network.layers), max_layers)
+    return network
+
+
+def _too_many(n: int, max_layers: int) -> ApiError:
+    return ApiError(
+        413,
+        "too_large",
+        "layers",
+        f"the workload has {n} layers, more than max_layers={max_layers}",
+    )
+
+
+def _layer(spec: LayerIn, where: str, default_name: str) -> Layer:
+    values = spec.model_dump()
+    values["name"] = values["name"] or default_name
+    try:
+        return Layer(**values)
+    except ValueError as exc:  # e.g. "field 'k'=6 is not divisible by groups=4"
+        found = _FIELD_RE.search(str(exc))
+        field = f"{where}.{found.group(1)}" if found else where
+        raise ApiError(422, "invalid_request", field, str(exc)) from None
+
+
+def _zoo_network(req: WorkloadIn) -> Network:
+    shape = {name: getattr(req, name) for name in _SHAPE_FIELDS if getattr(req, name) is not None}
+    builder = ZOO[req.model]
+    takes = [p for p in inspect.signature(builder).parameters if p in _SHAPE_FIELDS]
+    for name in shape:
+        if name not in takes:
+            raise ApiError(422, "invalid_request", name,
+                           f"network {req.model!r} does not take it; it takes "
+                           f"{', '.join(takes) or 'no shape fields'}")  # fmt: skip
+    try:
+        return builder(**shape)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", "model", str(exc)) from None
+
+
+def _budget(spec: BudgetIn | None) -> Budget:
+    return Budget() if spec is None else Budget(spec.area_mm2, spec.power_mw)
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# -- the app ---------------------------------------------------------------------------------------
+def create_app(
+    service: RecommendService, max_body_bytes: int = 1_000_000, max_layers: int = 512
+) -> FastAPI:
+    """The API over ``service``; bodies over ``max_body_bytes`` and workloads over
+    ``max_layers`` layers are refused with 413."""
+    if max_body_bytes < 1 or max_layers < 1:
+        raise ValueError("max_body_bytes and max_layers must be >= 1")
+    space = service.space
+    space_info = plain(space.describe())
+    meta = getattr(service.predictor, "meta", {}) or {}
+    health = plain({
+        "status": "ok",
+        "bundle": {
+            "path": str(getattr(service.predictor, "bundle_dir", "")),
+            "format": meta.get("format"), "version": meta.get("version"),
+            "space_name": space.name, "space_hash": space.hash, "space_size": space.size,
+            "schema_version": meta.get("schema_version"),
+            "data": meta.get("data"), "export": meta.get("export"),
+        },
+        "model": meta.get("model_config") or {},
+        "metrics": meta.get("metrics"),
+        "limits": {"max_body_bytes": max_body_bytes, "max_layers": max_layers,
+                   "max_refine": MAX_REFINE},
+    })  # fmt: skip
+
+    # Thread safety. Sync endpoints run concurrently in FastAPI's threadpool and share
+    # ``service``. The query path needs no lock: onnxruntime's InferenceSession.run and a faiss
+    # CPU index's search are safe to call concurrently; neighbour rows are read-only pandas
+    # lookups; decoding, mapping and costing build per-request arrays, and their shared caches
+    # are functools.lru_cache (thread-safe) and cached_property (locked on 3.11, and idempotent
+    # anyway). ``refine`` is the exception: ConstrainedBO wraps Optuna in
+    # warnings.catch_warnings() and sets Optuna's global log level, process-wide state that
+    # concurrent runs would interleave (catch_warnings is documented as not thread-safe), so
+    # refining requests take a lock. It also keeps several seconds-long BO runs from sharing
+    # the cores at once while plain queries (tens of ms) carry on.
+    refine_lock = threading.Lock()
+
+    app = FastAPI(
+        title="airchitect",
+        version="1",
+        summary="Instant DNN-accelerator design recommendations",
+        description=__doc__,
+    )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.state.service = service
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        items = _validation_items(exc)
+        detail = "; ".join(f"{i['field']}: {i['message']}" for i in items[:5])
+        if len(items) > 5:
+            detail += f"; and {len(items) - 5} more"
+        return _error(422, "invalid_request", detail or "invalid request", items)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        item = {"field": exc.field, "message": _one_line(exc.message), "type": exc.error}
+        return _error(exc.status, exc.error, exc.detail, [item])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            detail = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
+        elif exc.status_code == 405:
+            detail = f"method {request.method} not allowed on {request.url.path}"
+        else:
+            detail = str(exc.detail)
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, kind, detail, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+
+    @app.get(f"{API_PREFIX}/health", response_model=HealthResponse, tags=["service"])
+    async def get_health() -> dict[str, Any]:
+        """The bundle being served: space, schema version, model configuration, metrics."""
+        return health
+
+    @app.get(f"{API_PREFIX}/space", response_model=SpaceResponse, tags=["service"])
+    async def get_space() -> dict[str, Any]:
+        """The design space: every knob with its allowed values, the grid size, its hash and
+        the mapping options tried on each point."""
+        return space_info
+
+    @app.post(f"{API_PREFIX}/recommend", response_model=RecommendResponse, responses=_ERRORS,
+              tags=["design"])  # fmt: skip
+    def recommend(req: RecommendRequest) -> dict[str, Any]:
+        """One design for the workload within the budget, with the best mapping and cost of
+        every layer (plain ``def``: CPU-bound, run in the threadpool)."""
+        network = build_network(req, max_layers)
+        budget = _budget(req.budget)
+        given = {"top_k": req.top_k, "neighbours": req.neighbours, "refine": req.refine}
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+        try:
+            if settings.refine:
+                with refine_lock:
+                    found = service.recommend(network, budget, req.objective, settings)
+            else:
+                found = service.recommend(network, budget, req.objective, settings)
+        except NoFeasibleDesign as exc:
+            raise ApiError(422, "no_feasible_design", "budget", str(exc)) from None
+        except NoValidMapping as exc:
+            raise ApiError(422, "no_valid_mapping", "workload", str(exc)) from None
+        return plain(found.to_dict(layers=req.include_layers))
+
+    @app.post(f"{API_PREFIX}/evaluate", response_model=EvaluateResponse, responses=_ERRORS,
+              tags=["design"])  # fmt: skip
+    def evaluate(req: EvaluateRequest) -> dict[str, Any]:
+        """The cost of the workload on the given design (best mapping per layer over the
+        served space's mapping options) and whether the design fits the budget."""
+        network = build_network(req, max_layers)
+        budget = _budget(req.budget)
+        try:
+            hw = HardwareConfig(**req.hardware.model_dump())
+        except ValueError as exc:
+            raise ApiError(422, "invalid_request", "hardware", str(exc)) from None
+        try:
+            cost = evaluate_network(network, hw, req.objective, service.tech,
+                                    space.mapping_options)  # fmt: skip
+        except NoValidMapping as exc:
+            raise ApiError(422, "no_valid_mapping", "hardware", str(exc)) from None
+        feasible, reason = check_budget(hw, budget, service.tech)
+        report = budget.to_dict() | {"feasible": bool(feasible[0]),
+                                     "exceeded": exceeded(int(reason[0]))}  # fmt: skip
+        try:
+            hw_index = int(space.flat_index(space.encode(hw)))
+        except ValueError:
+            hw_index = None
+        return plain(cost.to_dict() | {"budget": report, "hw_index": hw_index})
+
+    return app
+
+
+# -- running ---------------------------------------------------------------------------------------
+def load_service(bundle_dir: str | Path = DEFAULT_BUNDLE, threads: int = 1) -> RecommendService:
+    from serve.predictor import OnnxPredictor  # onnxruntime and faiss load here, not on import
+
+    return RecommendService(OnnxPredictor(bundle_dir, threads=threads))
+
+
+def run(
+    bundle_dir: str | Path = DEFAULT_BUNDLE, host: str = "127.0.0.1", port: int = 8000,
+    threads: int = 1, max_body_bytes: int = 1_000_000, max_layers: int = 512,
+    log_level: str = "info", access_log: bool = True,
+) -> None:  # fmt: skip
+    """Load the bundle once and serve it with uvicorn (one worker; ``threads`` is onnxruntime's
+    intra-op threads per query)."""
+    import uvicorn
+
+    app = create_app(load_service(bundle_dir, threads), max_body_bytes, max_layers)
+    uvicorn.run(app, host=host, port=port, workers=1, log_level=log_level,
+                access_log=access_log)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve airchitect recommendations over HTTP.")
+    parser.add_argument("--bundle", default=str(DEFAULT_BUNDLE), help="serving bundle directory")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads per query")
+    parser.add_argument("--max-body-bytes", type=int, default=1_000_000)
+    parser.add_argument("--max-layers", type=int, default=512)
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--no-access-log", action="store_true")
+    args = parser.parse_args(argv)
+    run(args.bundle, args.host, args.port, args.threads, args.max_body_bytes, args.max_layers,
+        args.log_level, not args.no_access_log)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

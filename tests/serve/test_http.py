@@ -1,0 +1,286 @@
+"""The HTTP API against a real server: uvicorn on a loopback port in a background thread,
+serving the tiny bundle of ``conftest.py``, spoken to with httpx."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import uvicorn
+
+from airchitect.space import HARDWARE_KNOBS
+from serve.http import create_app
+
+MAX_BODY = 64_000
+MAX_LAYERS = 32
+AREA = 20.0  # mm2: well above the reduced space's smallest design (~2.6 mm2)
+CONV = {"name": "conv", "k": 64, "c": 64, "p": 28, "q": 28, "r": 3, "s": 3}
+FC = {"name": "fc", "op": "fc", "k": 512, "c": 1024, "n": 4}
+GEMM = {"name": "gemm", "op": "gemm", "k": 768, "c": 768, "p": 128}
+
+
+@pytest.fixture(scope="module")
+def base_url(service) -> Iterator[str]:
+    app = create_app(service, max_body_bytes=MAX_BODY, max_layers=MAX_LAYERS)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # a free port, held from here on: no race with other tests
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def client(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=60) as c:
+        yield c
+
+
+def recommend(client: httpx.Client, **body) -> httpx.Response:
+    return client.post("/v1/recommend", json=body)
+
+
+def assert_error(response: httpx.Response, status: int, *words: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "detail", "errors"}
+    for word in words:
+        assert word in body["detail"], (word, body["detail"])
+    return body
+
+
+def assert_valid_design(out: dict, n_layers: int, area: float | None = None) -> None:
+    assert set(out["hardware"]) == set(HARDWARE_KNOBS)
+    assert len(out["layers"]) == n_layers
+    for row in out["layers"]:
+        assert row["mapping"], row
+        assert row["cost"]["valid"] is True
+    if area is not None:
+        assert out["total"]["area_mm2"] <= area
+        assert out["budget"]["area_mm2"] == area
+
+
+# -- service endpoints -----------------------------------------------------------------------------
+def test_health(client, service):
+    r = client.get("/v1/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["bundle"]["space_hash"] == service.space.hash
+    assert body["bundle"]["schema_version"] == service.predictor.meta["schema_version"]
+    assert body["model"]["d_model"] == 32
+    assert body["metrics"]  # the fixture's model was trained, so it has validation metrics
+    assert body["limits"]["max_layers"] == MAX_LAYERS
+
+
+def test_space(client, service):
+    body = client.get("/v1/space").json()
+    assert body["size"] == service.space.size
+    assert body["hash"] == service.space.hash
+    assert [k["name"] for k in body["knobs"]] == list(HARDWARE_KNOBS)
+    dataflow = body["knobs"][-1]
+    assert dataflow["kind"] == "categorical" and "ws" in dataflow["values"]
+    assert "pe_reuse" in body["mapping"]
+
+
+def test_openapi_documents_the_endpoints(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/health", "/v1/space", "/v1/recommend", "/v1/evaluate"} <= set(schema["paths"])
+    recommend_op = schema["paths"]["/v1/recommend"]["post"]
+    assert {"200", "413", "422"} <= set(recommend_op["responses"])
+    models = schema["components"]["schemas"]
+    assert {"RecommendRequest", "RecommendResponse", "EvaluateRequest", "ErrorResponse"} <= set(
+        models
+    )
+    assert models["RecommendRequest"]["properties"]["objective"]["enum"] == [
+        "latency", "energy", "edp",
+    ]  # fmt: skip
+    assert client.get("/docs").status_code == 200
+
+
+def test_unknown_route_and_method(client):
+    assert_error(client.get("/v1/nope"), 404, "/v1/nope")
+    assert_error(client.get("/v1/recommend"), 405, "GET")
+
+
+# -- recommend -------------------------------------------------------------------------------------
+def test_recommend_single_layer_within_budget(client):
+    r = recommend(client, layer=CONV, budget={"area_mm2": AREA}, objective="latency")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert_valid_design(out, 1, AREA)
+    assert out["objective"] == "latency"
+    assert out["source"] in {"decoder", "neighbour", "fallback"}
+    assert 0 < out["confidence"] <= 1
+    assert out["refinement"] is None
+    assert out["timings_ms"]["total"] > 0
+    assert any(c["status"] == "chosen" for c in out["candidates"])
+
+
+def test_recommend_layer_list(client):
+    r = recommend(client, layers=[CONV, FC, GEMM], budget={"power_mw": 5000.0}, top_k=4,
+                  neighbours=2)  # fmt: skip
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert_valid_design(out, 3)
+    assert [row["layer"]["name"] for row in out["layers"]] == ["conv", "fc", "gemm"]
+    assert out["total"]["power_mw"] <= 5000.0
+    assert len(out["neighbours"]) <= 2
+
+
+def test_recommend_zoo_model(client):
+    r = recommend(client, model="dqn", batch=2, budget={"area_mm2": AREA})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["network"] == "dqn"
+    assert_valid_design(out, 5, AREA)
+    assert all(row["layer"]["n"] == 2 for row in out["layers"])
+
+    brief = recommend(client, model="mlp", include_layers=False).json()
+    assert brief.get("layers") is None and brief["total"]["macs"] > 0
+
+
+def test_recommend_refine(client):
+    r = recommend(client, model="mlp", budget={"area_mm2": AREA}, refine=10)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert_valid_design(out, 3, AREA)
+    refinement = out["refinement"]
+    assert refinement["evals"] >= 1
+    assert refinement["improvement"] >= 1.0
+    assert refinement["after"] <= refinement["before"]
+    assert out["score"] == pytest.approx(refinement["after"], rel=1e-6)
+
+
+def test_evaluate_matches_the_recommended_design(client):
+    rec = recommend(client, layers=[CONV, FC], budget={"area_mm2": AREA}).json()
+    r = client.post("/v1/evaluate", json={"layers": [CONV, FC], "hardware": rec["hardware"],
+                                          "budget": {"area_mm2": AREA}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["total"]["edp"] == pytest.approx(rec["total"]["edp"], rel=1e-9)
+    assert out["hw_index"] == rec["hw_index"]
+    assert out["budget"] == {"area_mm2": AREA, "power_mw": None, "feasible": True,
+                             "exceeded": []}  # fmt: skip
+    assert len(out["layers"]) == 2
+
+
+def test_evaluate_off_grid_design_and_budget_report(client):
+    hw = {"pe_rows": 12, "pe_cols": 14, "l1_bytes": 512, "l2_kib": 108, "dataflow": "rs",
+          "noc_words_per_cycle": 8, "dram_bytes_per_cycle": 16}  # fmt: skip
+    r = client.post("/v1/evaluate", json={"model": "dqn", "hardware": hw, "objective": "energy",
+                                          "budget": {"power_mw": 1.0}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["hw_index"] is None  # 12 rows is not on the reduced grid
+    assert out["objective"] == "energy" and out["total"]["energy_pj"] > 0
+    assert out["budget"]["feasible"] is False and out["budget"]["exceeded"] == ["power"]
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def test_budget_too_tight(client):
+    body = assert_error(recommend(client, layer=CONV, budget={"area_mm2": 0.001}), 422, "area")
+    assert body["error"] == "no_feasible_design"
+    assert body["errors"][0]["field"] == "budget"
+
+
+def test_bad_objective(client):
+    body = assert_error(recommend(client, layer=CONV, objective="speed"), 422, "objective",
+                        "latency", "energy", "edp")  # fmt: skip
+    assert body["errors"][0]["field"] == "objective"
+
+
+def test_unknown_model(client):
+    assert_error(recommend(client, model="resnet1000"), 422, "model", "resnet1000", "dqn")
+    assert_error(recommend(client, model="dqn", seq_len=64), 422, "seq_len", "batch")
+
+
+def test_bad_layers(client):
+    body = assert_error(recommend(client, layer=CONV | {"k": -3}), 422, "layer.k")
+    assert body["errors"][0]["field"] == "layer.k"
+    assert_error(recommend(client, layers=[CONV, FC | {"c": 0}]), 422, "layers.1.c")
+    assert_error(recommend(client, layer=CONV | {"op": "pool"}), 422, "layer.op", "conv", "bmm")
+    assert_error(recommend(client, layer=CONV | {"groups": 3}), 422, "layer.k", "divisible")
+    assert_error(recommend(client, layer=CONV | {"kk": 1}), 422, "layer.kk", "Extra")
+    assert_error(recommend(client, layers=[CONV, CONV]), 422, "duplicate")
+
+
+def test_bad_workload_choice_and_settings(client):
+    assert_error(recommend(client), 422, "exactly one workload")
+    assert_error(recommend(client, layer=CONV, model="dqn"), 422, "exactly one workload")
+    assert_error(recommend(client, layer=CONV, batch=4), 422, "batch", "model")
+    assert_error(recommend(client, layer=CONV, refine=500), 422, "refine", "200")
+    assert_error(recommend(client, layer=CONV, top_k=0), 422, "top_k")
+    assert_error(recommend(client, layer=CONV, budget={"area_mm2": -1}), 422, "budget.area_mm2")
+    bad_json = client.post("/v1/recommend", content=b"{nope",
+                           headers={"content-type": "application/json"})  # fmt: skip
+    assert_error(bad_json, 422, "JSON")
+
+
+def test_evaluate_errors(client):
+    hw = {"pe_rows": 16, "pe_cols": 16, "l1_bytes": 256, "l2_kib": 128, "dataflow": "ws",
+          "noc_words_per_cycle": 16, "dram_bytes_per_cycle": 32}  # fmt: skip
+    bad = client.post("/v1/evaluate", json={"layer": CONV, "hardware": hw | {"dataflow": "xs"}})
+    assert_error(bad, 422, "hardware.dataflow", "ws", "os", "is", "rs")
+    missing = client.post("/v1/evaluate", json={"layer": CONV, "hardware": {"pe_rows": 16}})
+    assert_error(missing, 422, "hardware.pe_cols", "Field required")
+    tiny = hw | {"l1_bytes": 1, "l2_kib": 0.01}
+    body = assert_error(client.post("/v1/evaluate", json={"layer": CONV, "hardware": tiny}), 422,
+                        "no mapping fits")  # fmt: skip
+    assert body["error"] == "no_valid_mapping"
+
+
+def test_oversized_body(client, base_url):
+    padding = " " * (MAX_BODY + 10)
+    announced = client.post("/v1/recommend", content=f'{{"model": "dqn"{padding}}}',
+                            headers={"content-type": "application/json"})  # fmt: skip
+    assert_error(announced, 413, "max_body_bytes")
+
+    def chunks():  # no Content-Length: the limit must hold on the bytes actually read
+        yield b'{"model": "dqn"'
+        for _ in range(10):
+            yield b" " * (MAX_BODY // 8)
+        yield b"}"
+
+    with httpx.Client(base_url=base_url, timeout=60) as fresh:
+        streamed = fresh.post("/v1/recommend", content=chunks(),
+                              headers={"content-type": "application/json"})  # fmt: skip
+    assert_error(streamed, 413, "max_body_bytes")
+    assert client.get("/v1/health").status_code == 200  # the server carries on
+
+
+def test_too_many_layers(client):
+    layers = [CONV | {"name": f"l{i}", "k": 8 * (i + 1)} for i in range(MAX_LAYERS + 1)]
+    assert len(json.dumps({"layers": layers})) < MAX_BODY
+    body = assert_error(recommend(client, layers=layers), 413, "max_layers")
+    assert body["errors"][0]["field"] == "layers"
+
+
+def test_concurrent_requests(client):
+    def one(i: int) -> tuple[int, dict]:
+        layer = CONV | {"k": 16 * (i + 1), "p": 14 + i}
+        r = client.post("/v1/recommend", json={"layer": layer, "budget": {"area_mm2": AREA}})
+        return r.status_code, r.json()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(8)))
+    assert [status for status, _ in results] == [200] * 8
+    for i, (_, out) in enumerate(results):
+        assert out["layers"][0]["layer"]["k"] == 16 * (i + 1)
+        assert out["total"]["area_mm2"] <= AREA
