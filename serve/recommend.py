@@ -44,9 +44,10 @@ from airchitect.workloads.network import Network
 from models.decode import knob_log_probs, top_k_joint
 from serve.predictor import OnnxPredictor
 
-#: Coarse mapping space for screening: all tilings of P, K and C, one batch tiling and every
-#: other PE-reuse factor; the finalists are then mapped over the full space.
-SCREEN_PE_REUSE = (1, 4, 16, 64)
+#: Coarse mapping space for screening: trip counts 1, 4, 16, ... (every other power of two) for
+#: N, P, K and C and PE reuse 1, 8, 64, about a twentieth of the full space; the finalists are
+#: then mapped over the full space.
+SCREEN_PE_REUSE = (1, 8, 64)
 FALLBACK_POINTS = 64  # budget-feasible points a fallback search screens
 
 
@@ -61,7 +62,7 @@ class Settings:
     top_k: int = 8  # decoder designs
     neighbours: int = 4  # faiss neighbours per heavy layer
     heavy_layers: int = 3  # layers whose own top-1 and neighbours are added
-    finalists: int = 2  # candidates mapped over the full mapping space
+    finalists: int = 1  # candidates mapped over the full mapping space
     refine: int = 0  # constrained-BO evaluations after the model's answer
     seed: int = 0
 
@@ -140,7 +141,10 @@ class RecommendService:
     def __init__(self, predictor: OnnxPredictor, tech: TechTable = DEFAULT_TECH) -> None:
         self.predictor, self.space, self.tech = predictor, predictor.space, tech
         options = self.space.mapping_options
-        self.screen_options = MappingOptions(options.trip_options, 1, SCREEN_PE_REUSE)
+        self.screen_options = MappingOptions(
+            options.trip_options // 2 + 1, options.batch_trip_options // 2 + 1, SCREEN_PE_REUSE,
+            trip_step=2,
+        )  # fmt: skip
 
     @cached_property
     def smallest_design(self) -> tuple[float, float]:

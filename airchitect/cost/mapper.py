@@ -30,20 +30,24 @@ class MappingOptions:
     trip_options: int = 8  # DRAM-level trip counts tried for P, K, C: 1, 2, 4, ... 2**(n-1)
     batch_trip_options: int = 3  # the same for N
     pe_reuse: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    # trip counts grow by 2**trip_step: 2 gives a coarse space (1, 4, 16, ...) for screening
+    trip_step: int = 1
 
     def __post_init__(self) -> None:
         for name in ("trip_options", "batch_trip_options"):
             if not 1 <= getattr(self, name) <= 16:
                 raise ValueError(f"field {name!r} must be in 1..16, got {getattr(self, name)!r}")
+        if not 1 <= self.trip_step <= 4:
+            raise ValueError(f"field 'trip_step' must be in 1..4, got {self.trip_step!r}")
         if not self.pe_reuse or any(int(r) < 1 for r in self.pe_reuse):
             raise ValueError(f"field 'pe_reuse' must be positive integers, got {self.pe_reuse!r}")
 
     def size(self, layer: Layer) -> int:
         """Mappings of ``layer`` in this space, DRAM loop orders included."""
         b = layer.bounds
-        n = len(tile_options(b["N"], self.batch_trip_options))
+        n = len(tile_options(b["N"], self.batch_trip_options, self.trip_step))
         for dim in ("P", "K", "C"):
-            n *= len(tile_options(b[dim], self.trip_options))
+            n *= len(tile_options(b[dim], self.trip_options, self.trip_step))
         return n * len(self.pe_reuse) * len(DRAM_ORDERS)
 
 
@@ -70,19 +74,19 @@ def objective_values(cost: CostBatch, objective: Objective | str) -> np.ndarray:
     return np.where(cost.valid, getattr(cost, field), np.inf)
 
 
-def tile_options(bound: int, max_options: int) -> np.ndarray:
-    """Distinct tile extents ``ceil(bound / 2**i)``: the largest first, down to 1."""
-    trips = 2 ** np.arange(max_options)
+def tile_options(bound: int, max_options: int, step: int = 1) -> np.ndarray:
+    """Distinct tile extents ``ceil(bound / 2**(step * i))``: the largest first, down to 1."""
+    trips = 2 ** (step * np.arange(max_options))
     return np.unique(-(-bound // trips[trips <= 2 * bound]))[::-1]
 
 
 @lru_cache(maxsize=4096)
 def _candidate_grid(bounds: tuple[int, ...], options: MappingOptions) -> np.ndarray:
     n, p, k, c = bounds
-    trips = options.trip_options
+    trips, step = options.trip_options, options.trip_step
     axes = [
-        tile_options(n, options.batch_trip_options), tile_options(p, trips),
-        tile_options(k, trips), tile_options(c, trips), np.asarray(options.pe_reuse),
+        tile_options(n, options.batch_trip_options, step), tile_options(p, trips, step),
+        tile_options(k, trips, step), tile_options(c, trips, step), np.asarray(options.pe_reuse),
     ]  # fmt: skip
     grid = np.stack([a.reshape(-1) for a in np.meshgrid(*axes, indexing="ij")])
     grid.setflags(write=False)

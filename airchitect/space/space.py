@@ -266,6 +266,8 @@ class DesignSpace:
     def _mapping_dict(self) -> dict[str, Any]:
         out = asdict(self.mapping_options)
         out["pe_reuse"] = [int(r) for r in out["pe_reuse"]]
+        if out["trip_step"] == 1:  # the default, left out so spaces written before it hash alike
+            del out["trip_step"]
         return out
 
     @cached_property
