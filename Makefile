@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 CONSTRAINTS := constraints.txt
 
-.PHONY: install test test-all lint demo bench validation data train clean
+.PHONY: install test test-all lint demo bench validation data train model clean
 
 install: $(VENV)/.installed
 
@@ -23,20 +23,24 @@ lint: install
 	$(VENV)/bin/ruff check airchitect data_gen models serve tests bench
 	$(VENV)/bin/ruff format --check airchitect data_gen models serve tests bench
 
-demo: install  ## a real end-to-end command: ResNet-50 on a 16x16 weight-stationary design
-	$(VENV)/bin/airchitect evaluate --model resnet50 --pe-rows 16 --pe-cols 16 --dataflow ws \
-		--objective edp --top 10
+demo: install  ## the main job: a design for ResNet-50 from the shipped model, under 40 mm²
+	$(VENV)/bin/airchitect recommend --model resnet50 --area-mm2 40 --objective edp --top 10
 
 bench: install  ## every benchmark of BENCHMARKS.md (the labeller one takes about 45 min)
 	$(PY) bench/cost_model.py
 	$(PY) bench/generate_throughput.py --n 2000 --workers 2
 	$(PY) bench/labellers.py --workloads 50 --workers 2
+	$(PY) bench/serve_latency.py
+	$(PY) bench/http_load.py --clients 50 --seconds 20
 
-data: install  ## the training dataset: 1e5 exact labels (about 50 min on 2 cores)
-	$(VENV)/bin/airchitect generate --n 100000 --workloads zoo+llm+synthetic --out data/base
+data: install  ## the base dataset: 1e5 exact labels of zoo + synthetic layers (~50 min, 2 cores)
+	$(VENV)/bin/airchitect generate --n 100000 --workloads zoo+synthetic --seed 0 --out data/base
 
-train: install  ## the recommender on data/base
-	$(VENV)/bin/airchitect train --data data/base --out runs/base
+train: data  ## the recommender on data/base with the shipped configuration
+	$(VENV)/bin/airchitect train --data data/base --out runs/base --config models/configs/default.yaml
+
+model: train  ## the shipped serving bundle (ONNX + faiss), rebuilt from scratch with fixed seeds
+	$(VENV)/bin/airchitect export --model runs/base --data data/base --out serve/bundles/default
 
 validation: install  ## the model-vs-reference table of docs/validation.md
 	$(PY) -m airchitect.cost.validation

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from airchitect.cli import _console, _print_json, _user_errors, app
+from airchitect.designs import flag
 
 # options shared by train and finetune
 Split = Annotated[str, typer.Option(help="random, family:A[,B] or model:A[,B] held out.")]
@@ -31,12 +32,19 @@ def _devices(value: str) -> int | str:
 def train(
     data: Annotated[Path, typer.Option(help="Dataset directory (airchitect generate).")],
     out: Annotated[Path, typer.Option(help="Run directory: model.pt, logs, checkpoints.")],
-    split: Split = "random",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on val loss).")] = 50,
-    batch_size: BatchSize = 256,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
-    contrastive: Annotated[bool, typer.Option(help="Supervised contrastive stage on/off.")] = True,
-    seed: Seed = 0,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML of TrainConfig fields; flags given override it.")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="random (default), family:A[,B] or model:A[,B] held out.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Maximum epochs (default 50).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per step (default 256).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (default 1e-3).")] = None,
+    contrastive: Annotated[
+        bool | None, typer.Option(help="Supervised contrastive stage (default on).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of split, init, batches (0).")] = None,
     stream: Annotated[bool, typer.Option(help="Stream shards (data larger than memory).")] = False,
     accelerator: Accelerator = "cpu",
     devices: Devices = "1",
@@ -51,12 +59,35 @@ def train(
 
     if accelerator == "cpu":
         torch.set_num_threads(1)  # shared cores: parallelism comes from processes
-    config = TrainConfig(split=split, max_epochs=epochs, batch_size=batch_size, lr=lr,
-                         contrastive=contrastive, seed=seed, stream=stream,
-                         accelerator=accelerator, devices=_devices(devices),
-                         strategy=strategy, num_nodes=num_nodes)  # fmt: skip
-    bundle = run(data, out, config)
+    fields = _config_file(config) if config else {}
+    flags = {"split": split, "max_epochs": epochs, "batch_size": batch_size, "lr": lr,
+             "contrastive": contrastive, "seed": seed}  # fmt: skip
+    fields |= {k: v for k, v in flags.items() if v is not None}
+    fields |= {"stream": stream, "accelerator": accelerator, "devices": _devices(devices),
+               "strategy": strategy, "num_nodes": num_nodes}  # fmt: skip
+    bundle = run(data, out, TrainConfig(**fields))
     typer.echo(f"model written to {bundle}")
+
+
+def _config_file(path: Path) -> dict:
+    """TrainConfig fields from a YAML file; unknown keys are named in the error."""
+    import dataclasses
+
+    from airchitect.designs import existing_file
+    import yaml
+
+    from airchitect.strict_yaml import StrictLoader
+    from models.train import TrainConfig
+
+    with flag("--config"):
+        data = yaml.load(existing_file(path).read_text(), Loader=StrictLoader)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of TrainConfig fields")
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown field(s) {unknown}; allowed: {sorted(known)}")
+    return data
 
 
 #: FinetuneConfig field -> the flag that sets it, so errors name what the user typed
@@ -87,7 +118,6 @@ def finetune(
     """Fine-tune a trained model on new data (same space, the model's feature statistics)."""
     import torch
 
-    from airchitect.designs import flag
     from models.finetune import FinetuneConfig, bundle_file
     from models.finetune import finetune as run
 
@@ -98,8 +128,8 @@ def finetune(
     except ValueError as exc:
         found = _FIELD.search(str(exc))
         name = found.group(1) if found else ""
-        flag = _FINETUNE_FLAGS.get(name, "--" + name.replace("_", "-"))
-        raise ValueError(f"{flag}: {exc}" if found else str(exc)) from None
+        option = _FINETUNE_FLAGS.get(name, "--" + name.replace("_", "-"))
+        raise ValueError(f"{option}: {exc}" if found else str(exc)) from None
     with flag("--from"):
         bundle_file(from_)
     if accelerator == "cpu":

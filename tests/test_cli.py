@@ -484,3 +484,21 @@ def test_finetune_bad_arguments(tmp_path, args, fragments):
              str(tmp_path / "run")]  # fmt: skip
     assert_user_error(run("finetune", *paths, *args), *fragments)
     assert not (tmp_path / "run").exists()
+
+
+def test_train_config_file_rejects_unknown_fields(tmp_path) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text("d_model: 32\nbogus: 1\n")
+    result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                                 "--config", str(config)])  # fmt: skip
+    assert result.exit_code == 2
+    assert "--config" in result.output and "'bogus'" in result.output and "d_model" in result.output
+
+
+def test_the_shipped_training_config_is_a_valid_train_config() -> None:
+    from pathlib import Path
+
+    from models.train import TrainConfig
+
+    data = yaml.safe_load((Path(__file__).parents[1] / "models/configs/default.yaml").read_text())
+    assert TrainConfig(**data).d_model == data["d_model"]
