@@ -59,9 +59,12 @@ def zoo_workloads() -> Iterator[Workload]:
             yield Workload(layer, net.family, name)
 
 
-#: LLM phases labelled per shipped config: (phase, batch, tokens) with tokens the prefill
-#: sequence length or the decode context length.
-LLM_SETTINGS = (("prefill", 1, 512), ("prefill", 1, 2048), ("decode", 1, 2048), ("decode", 8, 4096))
+#: The grid of LLM phases labelled per shipped config: (phase, batch, tokens) with tokens the
+#: prefill sequence length or the decode context length.
+LLM_SETTINGS = tuple(
+    [("prefill", b, t) for b in (1, 4) for t in (128, 512, 2048)]
+    + [("decode", b, t) for b in (1, 8, 32) for t in (512, 2048, 8192)]
+)
 
 
 def llm_workloads(configs: Iterable[str] | None = None) -> Iterator[Workload]:
