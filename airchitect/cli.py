@@ -50,6 +50,13 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON to stdout and 
 SpaceOpt = Annotated[str, typer.Option("--space", help="default, reduced or a space YAML file.")]
 AreaMm2 = Annotated[float | None, typer.Option(help="Area budget in mm².")]
 PowerMw = Annotated[float | None, typer.Option(help="Power budget in mW.")]
+LayerOpt = Annotated[
+    str | None, typer.Option(help='One layer, e.g. "k=64,c=64,p=56,q=56,r=3,s=3,op=conv".')
+]
+OnnxOpt = Annotated[Path | None, typer.Option(help="An ONNX model file.")]
+LayersOpt = Annotated[Path | None, typer.Option(help="A CSV or YAML layer table.")]
+ObjectiveOpt = Annotated[str, typer.Option(help="latency, energy or edp.")]
+TopOpt = Annotated[int | None, typer.Option(min=1, help="Table shows only the N costliest layers.")]
 
 
 def _fail(message: str) -> NoReturn:
@@ -102,11 +109,9 @@ def _design_text(hw: HardwareConfig) -> str:
 @_user_errors
 def evaluate(
     model: Model = None,
-    layer: Annotated[
-        str | None, typer.Option(help='One layer, e.g. "k=64,c=64,p=56,q=56,r=3,s=3,op=conv".')
-    ] = None,
-    onnx: Annotated[Path | None, typer.Option(help="An ONNX model file.")] = None,
-    layers: Annotated[Path | None, typer.Option(help="A CSV or YAML layer table.")] = None,
+    layer: LayerOpt = None,
+    onnx: OnnxOpt = None,
+    layers: LayersOpt = None,
     llm_config: LLMConfigOpt = None,
     batch: Batch = None,
     seq_len: SeqLen = None,
@@ -126,9 +131,7 @@ def evaluate(
     objective: Annotated[str, typer.Option(help="Mapper objective: latency, energy, edp.")] = "edp",
     area_mm2: AreaMm2 = None,
     power_mw: PowerMw = None,
-    top: Annotated[
-        int | None, typer.Option(min=1, help="Table shows only the N costliest layers.")
-    ] = None,
+    top: TopOpt = None,
     json_out: JsonOut = False,
 ) -> None:
     """Cost of a workload on one design: the best mapping per layer, costs summed.

@@ -73,9 +73,9 @@ def _config_file(path: Path) -> dict:
     """TrainConfig fields from a YAML file; unknown keys are named in the error."""
     import dataclasses
 
-    from airchitect.designs import existing_file
     import yaml
 
+    from airchitect.designs import existing_file
     from airchitect.strict_yaml import StrictLoader
     from models.train import TrainConfig
 

@@ -18,11 +18,16 @@ from airchitect.cli import (
     Batch,
     ContextLen,
     JsonOut,
+    LayerOpt,
+    LayersOpt,
     LLMConfigOpt,
     Model,
+    ObjectiveOpt,
+    OnnxOpt,
     Phase,
     PowerMw,
     SeqLen,
+    TopOpt,
     _console,
     _layer_cost_table,
     _print_json,
@@ -50,8 +55,8 @@ def _load_service(bundle: Path | None, threads: int = 1):
 def _workload(model, layer, onnx, layers, llm_config, batch, seq_len, phase, context_len,
               prefill, decode, phase_weights) -> Network:  # fmt: skip
     if prefill is None and decode is None:
-        return designs.load_workload(model, layer, onnx, layers, llm_config, batch=batch,
-                                     seq_len=seq_len, phase=phase, context_len=context_len)  # fmt: skip
+        shape = {"batch": batch, "seq_len": seq_len, "phase": phase, "context_len": context_len}
+        return designs.load_workload(model, layer, onnx, layers, llm_config, **shape)
     if llm_config is None or prefill is None or decode is None:
         raise ValueError("--prefill and --decode go together, with --llm-config")
     if phase is not None or seq_len is not None or context_len is not None:
@@ -81,11 +86,9 @@ def _phase_weights(text: str) -> tuple[float, float]:
 @_user_errors
 def recommend(
     model: Model = None,
-    layer: Annotated[
-        str | None, typer.Option(help='One layer, e.g. "k=64,c=64,p=56,q=56,r=3,s=3,op=conv".')
-    ] = None,
-    onnx: Annotated[Path | None, typer.Option(help="An ONNX model file.")] = None,
-    layers: Annotated[Path | None, typer.Option(help="A CSV or YAML layer table.")] = None,
+    layer: LayerOpt = None,
+    onnx: OnnxOpt = None,
+    layers: LayersOpt = None,
     llm_config: LLMConfigOpt = None,
     batch: Batch = None,
     seq_len: SeqLen = None,
@@ -100,7 +103,7 @@ def recommend(
     phase_weights: Annotated[
         str, typer.Option(help='Weight of each LLM phase, e.g. "prefill=1,decode=4".')
     ] = "",
-    objective: Annotated[str, typer.Option(help="latency, energy or edp.")] = "edp",
+    objective: ObjectiveOpt = "edp",
     area_mm2: AreaMm2 = None,
     power_mw: PowerMw = None,
     refine: Annotated[
@@ -108,9 +111,7 @@ def recommend(
     ] = 0,
     top_k: Annotated[int, typer.Option(min=1, max=64, help="Decoder designs considered.")] = 8,
     bundle: BundleOpt = None,
-    top: Annotated[
-        int | None, typer.Option(min=1, help="Table shows only the N costliest layers.")
-    ] = None,
+    top: TopOpt = None,
     json_out: JsonOut = False,
 ) -> None:
     """One hardware design for a layer or a whole network, with a mapping per layer.
@@ -157,14 +158,16 @@ def _phase_table(phases: dict[str, dict[str, float]]) -> Table:
         table.add_column(header, justify="left" if header == "phase" else "right")
     total = sum(p["seconds"] for p in phases.values())
     for name, p in phases.items():
+        share = 100 * p["seconds"] / total
         table.add_row(name, f"{p['macs'] / 1e9:,.2f}", f"{p['seconds'] * 1e3:,.3f}",
-                      f"{p['energy_pj'] * 1e-9:,.3f}", f"{100 * p['seconds'] / total:.1f} %")  # fmt: skip
+                      f"{p['energy_pj'] * 1e-9:,.3f}", f"{share:.1f} %")  # fmt: skip
     return table
 
 
 def _provenance_panel(result) -> Panel:
+    ms = result.timings_ms["total"]
     lines = [f"source: {result.source} · confidence {result.confidence:.2f} · "
-             f"{len(result.candidates)} candidates · {result.timings_ms['total']:.1f} ms"]  # fmt: skip
+             f"{len(result.candidates)} candidates · {ms:.1f} ms"]  # fmt: skip
     if result.refinement:
         r = result.refinement
         lines.append(f"refined with {r['evals']} BO evaluations: x{r['improvement']:.3f} "
@@ -214,4 +217,3 @@ def serve(
     from serve.http import run
 
     run(model or DEFAULT_BUNDLE, host, port, threads)
-

@@ -113,7 +113,7 @@ def main() -> None:
     if results:
         print(f"resuming: {len(results)}/{len(todo)} workloads already in {partial}", flush=True)
     with ProcessPoolExecutor(args.workers) as pool, partial.open("a") as log:
-        for result in pool.map(run_case, todo[len(results):]):
+        for result in pool.map(run_case, todo[len(results) :]):
             results.append(result)
             log.write(json.dumps(result) + "\n")
             log.flush()

@@ -82,8 +82,8 @@ def onnx_alone(predictor: OnnxPredictor, frame: pd.DataFrame, repeats: int) -> d
     big_ids = np.repeat(ids, -(-4096 // len(ids)), axis=0)[:4096]
     big_values = np.repeat(values, -(-4096 // len(values)), axis=0)[:4096]
     batched = timed(lambda: run(None, {"ids": big_ids, "values": big_values}), 5)
-    return {"batch1": percentiles(one),
-            "batch4096": percentiles(batched) | {"workloads_per_s": 4096e3 / np.median(batched)}}  # fmt: skip
+    rate = {"workloads_per_s": 4096e3 / np.median(batched)}
+    return {"batch1": percentiles(one), "batch4096": percentiles(batched) | rate}
 
 
 class TimedEvaluator(HardwareEvaluator):
@@ -129,7 +129,8 @@ def main() -> None:
     frame = pd.concat([query_frame((c[0],), c[1], Objective(c[2])) for c in cases],
                       ignore_index=True)  # fmt: skip
     result = {"machine": platform.processor() or platform.machine(), "bundle": str(args.bundle),
-              "space_size": service.space.size, "onnx": onnx_alone(predictor, frame, args.repeats)}  # fmt: skip
+              "space_size": service.space.size,
+              "onnx": onnx_alone(predictor, frame, args.repeats)}  # fmt: skip
     layer_ms, recs = [], []
     for case in cases:
         layer_ms += timed(lambda c=case: service.recommend(*c), 3)
@@ -137,7 +138,10 @@ def main() -> None:
     result["layer_recommend"] = percentiles(layer_ms)
     resnet = get_network("resnet50")
     result["resnet50_recommend"] = percentiles(timed(lambda: service.recommend(resnet), 10))
-    bo = [bo_time_to_match(service, c, r.score, args.bo_evals) for c, r in zip(cases, recs)]
+    bo = [
+        bo_time_to_match(service, c, r.score, args.bo_evals)
+        for c, r in zip(cases, recs, strict=True)
+    ]
     bo_s = np.array([b["seconds"] for b in bo])
     rec_s = np.median(layer_ms) / 1e3
     result["bo"] = {"per_workload": bo, "median_seconds": float(np.median(bo_s)),

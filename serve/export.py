@@ -67,7 +67,8 @@ def parity(model: Recommender, onnx_path: Path, ids: np.ndarray, values: np.ndar
     got = session.run(None, {"ids": ids, "values": values})
     with torch.no_grad():
         want = model.forward_flat(torch.from_numpy(ids), torch.from_numpy(values))
-    return max(float(np.abs(g - w.numpy()).max(initial=0.0)) for g, w in zip(got, want, strict=True))
+    pairs = zip(got, want, strict=True)
+    return max(float(np.abs(g - w.numpy()).max(initial=0.0)) for g, w in pairs)
 
 
 def training_rows(bundle: dict[str, Any], data_dir: Path, max_rows: int, seed: int) -> pd.DataFrame:
@@ -93,8 +94,10 @@ def embed(onnx_path: Path, stats: FeatureStats, frame: pd.DataFrame) -> np.ndarr
 
     session = onnx_session(onnx_path)
     ids, values = encode_features(frame, stats)
-    parts = [session.run(["cls_embedding"], {"ids": ids[s : s + 4096], "values": values[s : s + 4096]})[0]
-             for s in range(0, len(frame), 4096)]  # fmt: skip
+    step = 4096
+    parts = [session.run(["cls_embedding"], {"ids": ids[s : s + step],
+                                             "values": values[s : s + step]})[0]
+             for s in range(0, len(frame), step)]  # fmt: skip
     x = np.concatenate(parts).astype(np.float32)
     faiss.normalize_L2(x)
     return x

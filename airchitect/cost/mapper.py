@@ -189,7 +189,8 @@ def best_mappings(
     by_dataflow = np.argsort(hw.dataflow, kind="stable")
     starts = np.flatnonzero(np.diff(hw.dataflow[by_dataflow], prepend=-1))
     bounds = [*starts.tolist(), n_hw]
-    chunks = [by_dataflow[i:j][k : k + hw_per_chunk] for i, j in zip(bounds, bounds[1:])
+    spans = zip(bounds, bounds[1:], strict=False)
+    chunks = [by_dataflow[i:j][k : k + hw_per_chunk] for i, j in spans
               for k in range(0, j - i, hw_per_chunk)]  # fmt: skip
     for hw_idx in chunks:
         rows_hw = np.repeat(hw_idx, n_cand)

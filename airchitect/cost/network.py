@@ -54,8 +54,12 @@ class NetworkCost:
             "objective": self.objective.value,
             "total": self.total,
             "layers": [
-                {"layer": r.layer.to_dict(), "repeat": r.repeat, "mapping": r.mapping,
-                 "cost": r.cost}
+                {
+                    "layer": r.layer.to_dict(),
+                    "repeat": r.repeat,
+                    "mapping": r.mapping,
+                    "cost": r.cost,
+                }
                 for r in self.layers
             ],
         }
@@ -100,6 +104,7 @@ class NetworkMappings:
 def network_score(per_layer: Sequence[BestMappings], counts: np.ndarray, objective) -> np.ndarray:
     """The network objective from per-layer costs: latencies and energies add up over the
     layers (run one after another); EDP is the product of the two sums."""
+
     def total(field: str) -> np.ndarray:
         return sum(c * getattr(m.cost, field) for m, c in zip(per_layer, counts, strict=True))
 
@@ -138,8 +143,7 @@ def network_cost(
                                     strict=True):  # fmt: skip
         if not best.found[i]:
             raise NoValidMapping(
-                f"layer {layer.name!r}: no mapping fits l1_bytes={hw.l1_bytes}, "
-                f"l2_kib={hw.l2_kib}"
+                f"layer {layer.name!r}: no mapping fits l1_bytes={hw.l1_bytes}, l2_kib={hw.l2_kib}"
             )
         mapping, cost = best.mappings.mapping(i).to_dict(), best.cost.row(i)
         for j in members:

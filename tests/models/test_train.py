@@ -11,8 +11,8 @@ import torch
 
 from models.bundle import BUNDLE_FORMAT, load_bundle
 from models.data import RecommenderDataModule
-from models.features import FeatureStats, encode_features
 from models.decode import top_k_joint
+from models.features import FeatureStats, encode_features
 from models.predict import Predictor
 from models.train import TrainConfig, train
 

@@ -40,9 +40,14 @@ class BiggestDesignPredictor(OnnxPredictor):
 
     def outputs(self, frame):
         out = super().outputs(frame)
-        out["knob_logits"] = [np.full_like(x, 20.0) if kind == "ordinal"
-                              else np.where(np.arange(x.shape[1]) == x.shape[1] - 1, 20.0, 0.0)
-                              for x, kind in zip(out["knob_logits"], self.kinds, strict=True)]  # fmt: skip
+
+        def favour_last(x: np.ndarray, kind: str) -> np.ndarray:
+            if kind == "ordinal":  # every threshold passed: the top class
+                return np.full_like(x, 20.0)
+            return np.where(np.arange(x.shape[1]) == x.shape[1] - 1, 20.0, 0.0)
+
+        logits = zip(out["knob_logits"], self.kinds, strict=True)
+        out["knob_logits"] = [favour_last(x, kind) for x, kind in logits]
         return out
 
 
