@@ -58,10 +58,10 @@ _FIELD_RE = re.compile(r"field '(\w+)'")
 
 @contextmanager
 def flag(name: str) -> Iterator[None]:
-    """Prefix any ValueError raised inside with the flag whose value caused it."""
+    """Prefix any ValueError (or missing file) raised inside with the flag that caused it."""
     try:
         yield
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         raise ValueError(f"{name}: {exc}") from None
 
 

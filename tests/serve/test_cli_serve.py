@@ -1,0 +1,70 @@
+"""End-to-end CLI: recommend (layers, networks, LLM generations), export, and their errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from airchitect.cli import app
+from serve.bundle import read_meta
+
+runner = CliRunner()
+
+
+def recommend(bundle_dir: Path, *args: str):
+    return runner.invoke(app, ["recommend", "--bundle", str(bundle_dir), *args])
+
+
+def test_recommend_a_zoo_network_as_json(bundle_dir: Path) -> None:
+    result = recommend(bundle_dir, "--model", "dqn", "--power-mw", "3000", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["budget_report"]["feasible"]
+    assert len(out["layers"]) == 5 and all(x["mapping"] for x in out["layers"])
+    assert out["bound"] in {"compute", "noc", "dram"} and out["source"]
+
+
+def test_recommend_one_layer_prints_tables(bundle_dir: Path) -> None:
+    result = recommend(bundle_dir, "--layer", "k=64,c=32,p=28,q=28,r=3,s=3", "--refine", "5")
+    assert result.exit_code == 0, result.output
+    assert "why this design" in result.output and "refined with" in result.output
+
+
+def test_recommend_an_llm_generation_shows_each_phase(bundle_dir: Path) -> None:
+    generation = ["--llm-config", "gpt2", "--prefill", "64", "--decode", "8"]
+    result = recommend(bundle_dir, *generation, "--phase-weights", "decode=2",
+                       "--objective", "latency", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    phases = json.loads(result.output)["phases"]
+    assert set(phases) == {"prefill", "decode"}
+    assert phases["decode"]["seconds"] > 0 and phases["prefill"]["macs"] > 0
+
+
+def test_recommend_errors_are_one_line_naming_the_option(bundle_dir: Path, tmp_path) -> None:
+    cases = [
+        (["--llm-config", "gpt2", "--prefill", "64"], "--prefill and --decode"),
+        (["--llm-config", "gpt2", "--prefill", "8", "--decode", "2", "--phase-weights", "x=1"],
+         "--phase-weights"),
+        (["--model", "nope"], "--model"),
+        (["--model", "dqn", "--objective", "speed"], "objective"),
+        (["--model", "dqn", "--area-mm2", "0.001"], "area_budget_mm2=0.001"),
+    ]  # fmt: skip
+    for args, needle in cases:
+        result = recommend(bundle_dir, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert needle in result.output and result.output.startswith("error:"), result.output
+    missing = runner.invoke(app, ["recommend", "--model", "dqn", "--bundle", str(tmp_path)])
+    assert missing.exit_code == 2 and "--bundle" in missing.output
+
+
+def test_export_writes_a_loadable_bundle(serve_run: Path, serve_dataset: Path, tmp_path) -> None:
+    out = tmp_path / "b"
+    args = ["export", "--model", str(serve_run), "--data", str(serve_dataset), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--max-neighbours", "50"])
+    assert result.exit_code == 0, result.output
+    assert read_meta(out)["export"]["neighbours"] == 50
+    bad = runner.invoke(app, ["export", "--model", str(tmp_path / "none"), "--data",
+                              str(serve_dataset), "--out", str(out)])  # fmt: skip
+    assert bad.exit_code == 2 and "--model" in bad.output
