@@ -5,7 +5,8 @@ space (3,456 points, small enough for the exhaustive labeller to give the exact 
 Workloads are distinct zoo and synthetic layers, each with one task: a sampled area/power budget
 and an objective cycling through latency, energy and EDP. Each search runs once with 200
 evaluations; its best-so-far after 25, 50, 100 and 200 evaluations is its anytime result.
-Writes bench/results/labellers.json and prints a markdown table.
+Writes bench/results/labellers.json and .png (regret against evaluations) and prints a
+markdown table; ``--plot-only`` redraws both from the JSON.
 """
 
 from __future__ import annotations
@@ -89,6 +90,32 @@ def summarise(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(results: list[dict], path: Path) -> None:
+    """Best found / optimum against evaluations: median (line) and 90th percentile (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, color in zip(METHODS, ("tab:blue", "tab:orange", "tab:gray"), strict=True):
+        r = np.array([[x[f"{name}@{e}"] for e in CHECKPOINTS] for x in results])
+        ax.plot(CHECKPOINTS, np.median(r, axis=0), "o-", color=color, label=f"{name} median")
+        ax.plot(CHECKPOINTS, np.percentile(r, 90, axis=0), "s--", color=color, alpha=0.6,
+                label=f"{name} p90")  # fmt: skip
+    ax.axhline(1.01, color="k", lw=0.8, ls=":", label="within 1 %")
+    ax.set(xscale="log", yscale="log", xlabel="evaluations", ylabel="best found / exact optimum",
+           title=f"Labeller quality, {len(results)} workloads ({SPACE} space)")  # fmt: skip
+    ax.minorticks_off()
+    ax.set_xticks(CHECKPOINTS, [str(e) for e in CHECKPOINTS])
+    ax.set_yticks([1, 1.1, 1.5, 2, 3, 4], ["1", "1.1", "1.5", "2", "3", "4"])
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)
+
+
 def load_partial(partial: Path, todo: list[tuple]) -> list[dict]:
     """Finished results of an interrupted run, kept only while they match ``todo``'s order."""
     if not partial.exists():
@@ -105,7 +132,13 @@ def main() -> None:
     parser.add_argument("--workloads", type=int, default=60)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="bench/results/labellers.json")
+    parser.add_argument("--plot-only", action="store_true", help="re-plot an existing --out")
     args = parser.parse_args()
+    if args.plot_only:
+        results = json.loads(Path(args.out).read_text())
+        plot(results, Path(args.out).with_suffix(".png"))
+        print(summarise(results))
+        return
     todo = cases(args.workloads)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     partial = Path(args.out).with_suffix(".partial.jsonl")  # progress survives an interrupt
@@ -121,6 +154,7 @@ def main() -> None:
                   flush=True)  # fmt: skip
     Path(args.out).write_text(json.dumps(results, indent=1))
     partial.unlink()
+    plot(results, Path(args.out).with_suffix(".png"))
     print(f"{len(results)} workloads, space {SPACE!r}: best found / exact optimum\n")
     print(summarise(results))
 
