@@ -50,9 +50,10 @@ def base_run(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def finetuned(
     base_run: Path, llm_dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    """Default fine-tune (frozen encoder, lr 3e-4, 10 epochs), from the run directory."""
+    """A frozen-encoder fine-tune from the run directory; the tiny data needs a higher lr."""
     out = tmp_path_factory.mktemp("finetuned")
-    return finetune(base_run.parent, llm_dataset_dir, out, FinetuneConfig(batch_size=32, **SPLIT))
+    config = FinetuneConfig(batch_size=32, lr=2e-3, max_epochs=20, patience=20, **SPLIT)
+    return finetune(base_run.parent, llm_dataset_dir, out, config)
 
 
 def _is_encoder(key: str) -> bool:
@@ -72,7 +73,7 @@ def test_finetuned_bundle_loads_predicts_and_records_its_base(
     assert lineage["path"] == str(base_run.resolve())
     assert lineage["metrics"] == base["metrics"] and lineage["data"] == base["data"]
     assert bundle["finetune_config"]["freeze"] == "encoder"
-    assert bundle["train_config"]["lr"] == 3e-4 and bundle["train_config"]["d_model"] == 32
+    assert bundle["train_config"]["lr"] == 2e-3 and bundle["train_config"]["d_model"] == 32
     assert bundle["data"]["dir"] == str(llm_dataset_dir)
     assert bundle["data"]["rows"] == finetuned["rows"]
     run = json.loads((path.parent / "run.json").read_text())
