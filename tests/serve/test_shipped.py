@@ -1,0 +1,26 @@
+"""The shipped bundle: present, self-consistent, and answering the README's main command."""
+
+from __future__ import annotations
+
+from airchitect.space.budget import Budget, check_budget
+from airchitect.space.space import DesignSpace
+from airchitect.workloads.zoo import get_network
+from serve.bundle import DEFAULT_BUNDLE, read_meta
+from serve.predictor import OnnxPredictor
+from serve.recommend import RecommendService
+
+
+def test_the_shipped_bundle_is_small_and_describes_its_training() -> None:
+    meta = read_meta(DEFAULT_BUNDLE)
+    size = sum(p.stat().st_size for p in DEFAULT_BUNDLE.iterdir())
+    assert size < 8 * 2**20  # it ships inside the package
+    assert meta["space_hash"] == DesignSpace.named("default").hash
+    assert meta["data"]["rows"]["train"] >= 50_000 and meta["export"]["parity_max_abs"] <= 1e-4
+
+
+def test_the_shipped_model_recommends_a_valid_design_for_resnet50() -> None:
+    service = RecommendService(OnnxPredictor(DEFAULT_BUNDLE))
+    budget = Budget(area_mm2=40.0)
+    rec = service.recommend(get_network("resnet50"), budget, "edp")
+    assert check_budget(rec.cost.hardware, budget)[0][0]
+    assert len(rec.cost.layers) == 54 and all(r.mapping for r in rec.cost.layers)
