@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--held-out", default="llm-qwen2,llm-phi")
     parser.add_argument("--max-rows", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--test-rows", type=int, default=3000)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -50,14 +51,15 @@ def main() -> None:
     for freeze in ("encoder", "none"):
         start = time.perf_counter()
         config = FinetuneConfig(freeze=freeze, split=split, max_rows=args.max_rows,
-                                max_epochs=args.epochs)  # fmt: skip
+                                max_epochs=args.epochs, lr=args.lr)  # fmt: skip
         out = finetune(base, args.data, args.work / f"freeze-{freeze}", config)
         name = "fine-tuned, decoder only" if freeze == "encoder" else "fine-tuned, all"
         results.append(card(name, out["bundle"], args.data, split, args.test_rows,
                             time.perf_counter() - start))  # fmt: skip
     tmp = OUT.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"held_out": args.held_out, "max_rows": args.max_rows,
-                               "results": results}, indent=1))  # fmt: skip
+                               "epochs": args.epochs, "lr": args.lr, "results": results},
+                              indent=1))  # fmt: skip
     tmp.replace(OUT)
     print(table(results, args.held_out))
 
