@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from airchitect import designs
+from airchitect.cost.mapper import OBJECTIVE_FIELD
 from airchitect.cost.network import NetworkCost, evaluate_network
 from airchitect.space import DesignSpace, HardwareConfig
 from airchitect.workloads import Network, list_llm_configs, list_networks, load_llm_config
@@ -172,7 +173,7 @@ def _layer_cost_table(result: NetworkCost, top: int | None) -> Table:
     title = f"{result.network}: best mapping per layer ({result.objective.value})"
     if top is not None and top < len(rows):
         # rank by what the mapper minimised, so "costliest" means the same as the objective
-        key = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}[result.objective.value]
+        key = OBJECTIVE_FIELD[result.objective]
         rows = sorted(rows, key=lambda r: r.cost[key], reverse=True)[:top]
         title += f", top {top} of {len(result.layers)} by {key}"
     table = Table(title=title)

@@ -118,7 +118,8 @@ def finetune(
     """Fine-tune a trained model on new data (same space, the model's feature statistics)."""
     import torch
 
-    from models.finetune import FinetuneConfig, bundle_file
+    from models.bundle import bundle_file
+    from models.finetune import FinetuneConfig
     from models.finetune import finetune as run
 
     try:
@@ -156,12 +157,12 @@ def evaluate_model(
     """Accuracy and regret (recommended cost / label cost) on held-out rows, with baselines."""
     import torch
 
+    from models.bundle import bundle_file
     from models.evaluate import evaluate_run
 
     torch.set_num_threads(1)
-    bundle = model / "model.pt" if model.is_dir() else model
-    if not bundle.exists():
-        raise ValueError(f"--model: no model.pt at {model}")
+    with flag("--model"):
+        bundle = bundle_file(model)
     cards = evaluate_run(bundle, data, split, baselines, max_rows)
     if json_out:
         _print_json([c.to_dict() for c in cards])

@@ -191,11 +191,12 @@ def export(
     """Export a trained model to a serving bundle: ONNX + metadata + faiss neighbour index."""
     import torch
 
-    from serve.export import export_bundle, resolve_run
+    from models.bundle import bundle_file
+    from serve.export import export_bundle
 
     torch.set_num_threads(1)
     with flag("--model"):
-        resolve_run(model)
+        bundle_file(model)
     meta = export_bundle(model, data, out, max_neighbours)
     e = meta["export"]
     typer.echo(f"bundle written to {out} (ONNX parity {e['parity_max_abs']:.1e}, "

@@ -37,6 +37,15 @@ def save_bundle(bundle: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def bundle_file(path: str | Path) -> Path:
+    """A run directory's ``model.pt``, or the path itself when it is a file."""
+    path = Path(path)
+    file = path / BUNDLE_NAME if path.is_dir() else path
+    if not file.is_file():
+        raise ValueError(f"no {BUNDLE_NAME} at {path}")
+    return file
+
+
 def load_bundle(path: str | Path) -> tuple[Recommender, dict[str, Any]]:
     """The model (eval mode, CPU) and the bundle dict, rebuilt from the bundle file alone."""
     # weights_only: a bundle is tensors and plain data, and loading it runs no pickled code

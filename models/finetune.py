@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from models.bundle import BUNDLE_NAME, load_bundle
+from models.bundle import bundle_file, load_bundle
 from models.data import RecommenderDataModule, encode_rows, parse_split
 from models.features import FeatureStats
 from models.network import RecommenderConfig
@@ -43,7 +43,7 @@ from models.train import (
     write_run,
 )
 
-__all__ = ["ENCODER_PARTS", "FREEZE", "FinetuneConfig", "bundle_file", "finetune", "freeze_encoder"]
+__all__ = ["ENCODER_PARTS", "FREEZE", "FinetuneConfig", "finetune", "freeze_encoder"]
 
 #: What ``freeze`` accepts.
 FREEZE: tuple[str, ...] = ("encoder", "none")
@@ -157,15 +157,6 @@ def freeze_encoder(model: nn.Module) -> tuple[int, int]:
 def _count_parameters(model: nn.Module) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, sum(p.numel() for p in model.parameters()) - trainable
-
-
-def bundle_file(path: str | Path) -> Path:
-    """A run directory's ``model.pt``, or the path itself when it is a file."""
-    path = Path(path)
-    file = path / BUNDLE_NAME if path.is_dir() else path
-    if not file.is_file():
-        raise ValueError(f"no {BUNDLE_NAME} at {path}")
-    return file
 
 
 def finetune(

@@ -5,6 +5,7 @@ embedding. Decoding is shared with the ONNX predictor (:mod:`models.decode`). Ne
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ class Prediction:
         return self.candidates[i]
 
 
-class PredictorBase:
+class PredictorBase(ABC):
     """Turns workload+task rows into ranked designs, given a way to run the network.
 
     ``meta`` holds what travels with a model: ``space``, ``space_hash``, ``feature_stats``,
@@ -61,9 +62,9 @@ class PredictorBase:
         self.d_model = int(meta["model_config"]["d_model"])
         self.batch_size = batch_size
 
+    @abstractmethod
     def _run(self, ids: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
         """``[embedding (B, D), log_cost (B,), *knob_logits]`` for one batch of tokens."""
-        raise NotImplementedError
 
     def outputs(self, frame: pd.DataFrame) -> dict[str, Any]:
         """Raw network outputs: ``embedding`` `(B, D)`, ``log_cost`` `(B,)` and

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.bundle import BUNDLE_NAME, load_bundle
+from models.bundle import bundle_file, load_bundle
 from models.features import FeatureStats, encode_features
 from models.network import FlatRecommender, Recommender
 from serve.bundle import (
@@ -123,21 +123,12 @@ def _meta(bundle: dict[str, Any], run: Path, max_abs: float, n_neighbours: int) 
     return meta
 
 
-def resolve_run(run: str | Path) -> Path:
-    """A run directory or a ``model.pt`` path -> the ``model.pt`` path."""
-    run = Path(run)
-    path = run / BUNDLE_NAME if run.is_dir() else run
-    if not path.is_file():
-        raise FileNotFoundError(f"{run}: no trained model (expected {BUNDLE_NAME})")
-    return path
-
-
 def export_bundle(
     run: str | Path, data_dir: str | Path, out_dir: str | Path,
     max_neighbours: int = DEFAULT_MAX_NEIGHBOURS, seed: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """Write the serving bundle of a trained run into ``out_dir``; returns its meta."""
-    model_path = resolve_run(run)
+    model_path = bundle_file(run)
     model, bundle = load_bundle(model_path)
     stats = FeatureStats.from_dict(bundle["feature_stats"])
     train = training_rows(bundle, Path(data_dir), max_neighbours, seed)

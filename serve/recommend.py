@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from airchitect.cost.mapper import MappingOptions, Objective
+from airchitect.cost.mapper import OBJECTIVE_FIELD, MappingOptions, Objective
 from airchitect.cost.network import (
     DistinctLayers,
     NetworkCost,
@@ -91,8 +91,7 @@ class Recommendation:
 
     @property
     def score(self) -> float:
-        key = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}
-        return float(self.cost.total[key[self.cost.objective.value]])
+        return float(self.cost.total[OBJECTIVE_FIELD[self.cost.objective]])
 
     def to_dict(self, layers: bool = True) -> dict[str, Any]:
         out = self.cost.to_dict()

@@ -68,9 +68,13 @@ class Objective(StrEnum):
             raise ValueError(f"field 'objective' must be one of {allowed}, got {value!r}") from None
 
 
+#: The cost field each objective minimises (CostBatch and cost-dict keys).
+OBJECTIVE_FIELD: dict[str, str] = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}
+
+
 def objective_values(cost: CostBatch, objective: Objective | str) -> np.ndarray:
     """The number to minimise per row; invalid rows score ``inf``."""
-    field = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}[Objective.parse(objective)]
+    field = OBJECTIVE_FIELD[Objective.parse(objective)]
     return np.where(cost.valid, getattr(cost, field), np.inf)
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
 
 from airchitect.cost.batch import Mapping
-from airchitect.cost.mapper import Objective, best_mappings
-from airchitect.cost.network import distinct_layers, network_best_mappings
+from airchitect.cost.mapper import OBJECTIVE_FIELD, Objective, best_mappings
+from airchitect.cost.network import DistinctLayers, distinct_layers, network_best_mappings
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.space.budget import Budget, check_budget
 from airchitect.space.hardware import HardwareBatch, HardwareConfig
@@ -86,11 +87,15 @@ class HardwareEvaluator:
     tech: TechTable = DEFAULT_TECH
     _cache: dict[int, float] = field(default_factory=dict, repr=False)
 
+    @cached_property
+    def _distinct(self) -> DistinctLayers | None:
+        return distinct_layers(self.layer) if isinstance(self.layer, Network) else None
+
     def _score_points(self, hw: HardwareBatch) -> np.ndarray:
         options = self.space.mapping_options
-        if isinstance(self.layer, Network):
-            distinct = distinct_layers(self.layer)
-            return network_best_mappings(distinct, hw, self.objective, self.tech, options).score
+        if self._distinct is not None:
+            found = network_best_mappings(self._distinct, hw, self.objective, self.tech, options)
+            return found.score
         return best_mappings(self.layer, hw, self.objective, self.tech, options).score
 
     @property
@@ -128,9 +133,6 @@ def budget_feasible(space: DesignSpace, flat: np.ndarray, budget: Budget, tech=D
     return feasible
 
 
-_SCORE_FIELD = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}
-
-
 def make_candidates(
     layer: Layer, space: DesignSpace, hw_indices: Sequence[int], objective: Objective,
     tech=DEFAULT_TECH,
@@ -142,7 +144,7 @@ def make_candidates(
     flat = np.asarray(hw_indices, dtype=np.int64)
     hw = space.decode_batch(space.unflat_index(flat))
     found = best_mappings(layer, hw, objective, tech, space.mapping_options)
-    field_name = _SCORE_FIELD[Objective.parse(objective).value]
+    field_name = OBJECTIVE_FIELD[Objective.parse(objective).value]
     out = []
     for i in np.flatnonzero(found.found):
         cost = found.cost.row(int(i))
