@@ -152,6 +152,10 @@ def evaluate_model(
     split: Annotated[str | None, typer.Option(help="Held-out split; default: the model's.")] = None,
     baselines: Annotated[bool, typer.Option(help="Also score the baselines.")] = True,
     max_rows: Annotated[int, typer.Option(help="Test rows scored (seeded sample).")] = 5000,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=RUN: another model (an ablation) scored on the same rows."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Accuracy and regret (recommended cost / label cost) on held-out rows, with baselines."""
@@ -163,7 +167,14 @@ def evaluate_model(
     torch.set_num_threads(1)
     with flag("--model"):
         bundle = bundle_file(model)
-    cards = evaluate_run(bundle, data, split, baselines, max_rows)
+    extra = {}
+    for item in compare or []:
+        name, sep, run = item.partition("=")
+        if not sep or not name or not run:
+            raise typer.BadParameter(f"expected NAME=RUN, got {item!r}", param_hint="--compare")
+        with flag("--compare"):
+            extra[name] = str(bundle_file(Path(run)))
+    cards = evaluate_run(bundle, data, split, baselines, max_rows, extra)
     if json_out:
         _print_json([c.to_dict() for c in cards])
         return

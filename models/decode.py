@@ -6,6 +6,10 @@ heads via their class probabilities). The top-k joint designs by summed log-prob
 found by a beam over the knobs, which is exact here because the knobs' scores add up
 independently: the best k extensions of a prefix always come from the best k prefixes. Ties
 are broken by grid position, so results are deterministic.
+
+Area and power depend on the hardware point alone, so a row's budget is applied *inside* the
+decode (:func:`top_k_within_budget`): the answer is the model's most likely designs among those
+that fit, not its most likely designs with the unaffordable ones thrown away afterwards.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from airchitect.cost.tech import DEFAULT_TECH, TechTable
+from airchitect.space.budget import hardware_area_mm2, hardware_power_mw
 from airchitect.space.space import DesignSpace
 
 LOG_PROB_FLOOR = 1e-9  # a class probability of exactly 0 would make every beam -inf
+BUDGET_BEAM = 256  # designs tried by beam before a row's budget sends it to the whole grid
 
 
 @dataclass(frozen=True)
@@ -81,17 +88,87 @@ def top_k_joint(log_probs: Sequence[np.ndarray], k: int) -> tuple[np.ndarray, np
     return idx, scores
 
 
+@dataclass(frozen=True)
+class BudgetGrid:
+    """Area (mm2) and power (mW) of every design of a space, in flat-index order."""
+
+    cardinalities: tuple[int, ...]
+    area_mm2: np.ndarray
+    power_mw: np.ndarray
+
+    @classmethod
+    def of(cls, space: DesignSpace, tech: TechTable = DEFAULT_TECH) -> BudgetGrid:
+        hw = space.enumerate()
+        return cls(tuple(int(c) for c in space.cardinalities), hardware_area_mm2(hw, tech),
+                   hardware_power_mw(hw, tech))  # fmt: skip
+
+    def fits(self, flat: np.ndarray, area_mm2: np.ndarray, power_mw: np.ndarray) -> np.ndarray:
+        """Whether designs ``flat`` `(B, n)` fit each row's budget `(B,)` (NaN: no limit);
+        a design exactly at the budget fits, as in :func:`check_budget`."""
+        area = np.asarray(area_mm2, dtype=np.float64)[:, None]
+        power = np.asarray(power_mw, dtype=np.float64)[:, None]
+        ok_area = np.isnan(area) | (self.area_mm2[flat] <= area)
+        return ok_area & (np.isnan(power) | (self.power_mw[flat] <= power))
+
+
+def top_k_within_budget(
+    log_probs: Sequence[np.ndarray], k: int, grid: BudgetGrid,
+    area_mm2: np.ndarray, power_mw: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Best ``k`` designs per row among those within the row's budget: flat indices `(B, k)`
+    and scores `(B, k)`, padded with -1 / -inf where fewer than ``k`` fit.
+
+    Exact: the beam's top designs are the true top of the grid, so when ``k`` of them fit
+    they are the best that fit; rows with fewer are scored over the whole grid.
+    """
+    b = np.asarray(log_probs[0]).shape[0]
+    idx, scores = top_k_joint(log_probs, max(BUDGET_BEAM, k))
+    flat = np.ravel_multi_index(tuple(np.moveaxis(idx, -1, 0)), grid.cardinalities)
+    fits = grid.fits(flat, area_mm2, power_mw)
+    out_flat, out_score = np.full((b, k), -1, dtype=np.int64), np.full((b, k), -np.inf)
+    beam_is_grid = fits.shape[1] >= int(np.prod(grid.cardinalities))
+    for i in range(b):
+        chosen = np.flatnonzero(fits[i])[:k]
+        if len(chosen) < k and not beam_is_grid:  # the beam ran out of fitting designs
+            chosen_flat, chosen_score = _grid_top_k(log_probs, i, k, grid, area_mm2, power_mw)
+        else:
+            chosen_flat, chosen_score = flat[i, chosen], scores[i, chosen]
+        out_flat[i, : len(chosen_flat)], out_score[i, : len(chosen_flat)] = chosen_flat, chosen_score
+    return out_flat, out_score
+
+
+def _grid_top_k(log_probs, i: int, k: int, grid: BudgetGrid, area_mm2, power_mw):
+    """Row ``i``'s best ``k`` fitting designs, scoring every design of the grid."""
+    total = np.zeros(())
+    for lp in log_probs:  # broadcasting builds the joint score in flat-index (C) order
+        total = np.add.outer(total, np.asarray(lp[i], dtype=np.float64))
+    total = total.reshape(-1)
+    every = np.arange(total.size)[None, :]
+    fits = grid.fits(every, np.asarray(area_mm2)[i : i + 1], np.asarray(power_mw)[i : i + 1])[0]
+    feasible = np.flatnonzero(fits)
+    order = feasible[np.argsort(-total[feasible], kind="stable")[:k]]
+    return order, total[order]
+
+
 def decode_candidates(
-    space: DesignSpace, knob_logits: Sequence[np.ndarray], kinds: Sequence[str], k: int
-) -> list[list[Candidate]]:
-    """Top-``k`` designs of ``space`` per row, best first."""
+    space: DesignSpace, knob_logits: Sequence[np.ndarray], kinds: Sequence[str], k: int,
+    budget: tuple[BudgetGrid, np.ndarray, np.ndarray] | None = None,
+) -> list[list[Candidate]]:  # fmt: skip
+    """Top-``k`` designs of ``space`` per row, best first; with ``budget`` = (grid, area_mm2
+    `(B,)`, power_mw `(B,)`) only designs within each row's budget (possibly fewer than k)."""
     if k < 1:
         raise ValueError(f"top_k must be >= 1, got {k}")
-    idx, scores = top_k_joint(knob_log_probs(knob_logits, kinds), k)
-    rows, width = idx.shape[0], idx.shape[1]
+    log_probs = knob_log_probs(knob_logits, kinds)
+    if budget is None:
+        idx, scores = top_k_joint(log_probs, k)
+        rows, width = idx.shape[0], idx.shape[1]
+        flat = space.flat_index(idx.reshape(-1, idx.shape[-1])).reshape(rows, width)
+    else:
+        flat, scores = top_k_within_budget(log_probs, k, *budget)
+        idx = space.unflat_index(np.maximum(flat, 0))
+        rows, width = flat.shape
     if rows == 0:
         return []
-    flat = space.flat_index(idx.reshape(-1, idx.shape[-1])).reshape(rows, width)
     values = [knob.json_values() for knob in space.knobs]
     names = [knob.name for knob in space.knobs]
 
@@ -100,6 +177,7 @@ def decode_candidates(
         return Candidate(tuple(int(i) for i in vector), hw_index, log_prob, hardware)
 
     return [
-        [candidate(idx[i, r], int(flat[i, r]), float(scores[i, r])) for r in range(width)]
+        [candidate(idx[i, r], int(flat[i, r]), float(scores[i, r]))
+         for r in range(width) if flat[i, r] >= 0]
         for i in range(rows)
-    ]
+    ]  # fmt: skip

@@ -35,18 +35,23 @@ def _budget(row) -> Budget:
 
 
 def design_scores(frame: pd.DataFrame, space: DesignSpace, hw_index: np.ndarray) -> np.ndarray:
-    """Objective of each candidate design per row, ``inf`` where invalid; `(rows, k)`."""
+    """Objective of each candidate design per row, ``inf`` where invalid; `(rows, k)`.
+
+    A design named twice in a row (by several methods scored together) is mapped once."""
     hw_index = np.asarray(hw_index, dtype=np.int64).reshape(len(frame), -1)
     out = np.full(hw_index.shape, np.inf)
     for i, row in enumerate(frame.itertuples(index=False)):
-        valid = hw_index[i] >= 0
-        if not valid.any():
+        designs, where = np.unique(hw_index[i], return_inverse=True)
+        designs = designs[designs >= 0]
+        if not len(designs):
             continue
-        hw = space.decode_batch(space.unflat_index(hw_index[i][valid]))
+        hw = space.decode_batch(space.unflat_index(designs))
         fits, _ = check_budget(hw, _budget(row))
         found = best_mappings(row_layer(row), hw, Objective.parse(row.objective),
                               options=space.mapping_options)  # fmt: skip
-        out[i, np.flatnonzero(valid)] = np.where(fits & found.found, found.score, np.inf)
+        score = np.where(fits & found.found, found.score, np.inf)
+        offset = int((hw_index[i] < 0).any())  # np.unique puts the -1 pad first
+        out[i] = np.where(hw_index[i] >= 0, score[np.maximum(where - offset, 0)], np.inf)
     return out
 
 
@@ -76,13 +81,15 @@ def _stats(ratios: np.ndarray) -> tuple[float, float, float]:
 
 
 def scorecard(
-    name: str, frame: pd.DataFrame, space: DesignSpace, candidates: np.ndarray
-) -> Scorecard:
-    """Metrics of ``candidates`` `(rows, k)` flat hw indices (best first; -1 = none)."""
-    candidates = np.asarray(candidates, dtype=np.int64)
+    name: str, frame: pd.DataFrame, space: DesignSpace, candidates: np.ndarray,
+    scores: np.ndarray | None = None,
+) -> Scorecard:  # fmt: skip
+    """Metrics of ``candidates`` `(rows, k)` flat hw indices (best first; -1 = none);
+    ``scores`` are their :func:`design_scores` when already known."""
+    candidates = np.asarray(candidates, dtype=np.int64)[:, :TOP_K]
     label = frame["hw_index"].to_numpy(dtype=np.int64)
     label_score = frame["score"].to_numpy(dtype=np.float64)
-    scores = design_scores(frame, space, candidates[:, :TOP_K])
+    scores = design_scores(frame, space, candidates) if scores is None else scores
     top1 = _stats(scores[:, 0] / label_score)
     top5 = _stats(scores.min(axis=1) / label_score)
     truth = space.unflat_index(label)
@@ -97,16 +104,20 @@ def recommender_candidates(bundle_path, frame: pd.DataFrame, k: int = TOP_K) -> 
     from models.predict import Predictor
 
     prediction = Predictor(bundle_path).predict(frame, top_k=k)
-    return np.array([[c.hw_index for c in row] for row in prediction], dtype=np.int64)
+    return np.array([[c.hw_index for c in row] + [-1] * (k - len(row)) for row in prediction],
+                    dtype=np.int64)  # fmt: skip
 
 
 def evaluate_run(
-    bundle_path, data_dir, split: str | None = None, baselines: bool = True, max_rows: int = 5000
+    bundle_path, data_dir, split: str | None = None, baselines: bool = True, max_rows: int = 5000,
+    extra_models: dict[str, str] | None = None,
 ) -> list[Scorecard]:
     """Scorecards of the model (and the baselines) on the held-out rows of its own split.
 
     The split defaults to the one the model was trained with, so its test rows were never
-    seen; ``max_rows`` caps the rows scored (a seeded sample) to bound the mapper time."""
+    seen; ``max_rows`` caps the rows scored (a seeded sample) to bound the mapper time.
+    ``extra_models`` (name -> run), e.g. ablations trained on the same split, are scored on
+    the same rows."""
     import torch as _torch
 
     from models.baselines import majority, mlp_classifier, nearest_neighbours
@@ -124,12 +135,21 @@ def evaluate_run(
     train, test = dm.frames["train"], dm.frames["test"]
     if len(test) > max_rows:
         test = test.sample(max_rows, random_state=0).reset_index(drop=True)
-    cards = [scorecard("airchitect", test, space, recommender_candidates(bundle_path, test))]
+    methods = {"airchitect": recommender_candidates(bundle_path, test)}
     if baselines:
         stats = FeatureStats.from_dict(bundle["feature_stats"])
-        cards += [
-            scorecard("majority design", test, space, majority(train, test)),
-            scorecard("nearest neighbours", test, space, nearest_neighbours(train, test, stats)),
-            scorecard("MLP classifier", test, space, mlp_classifier(train, test, stats)),
-        ]
-    return cards
+        methods["majority design"] = majority(train, test)
+        methods["nearest neighbours"] = nearest_neighbours(train, test, stats)
+        methods["MLP classifier"] = mlp_classifier(train, test, stats)
+    for name, path in (extra_models or {}).items():
+        methods[name] = recommender_candidates(path, test)
+    return scorecards(methods, test, space)
+
+
+def scorecards(methods: dict[str, np.ndarray], frame: pd.DataFrame, space: DesignSpace):
+    """One scorecard per method, mapping each (row, design) once however many name it."""
+    blocks = [np.asarray(c, dtype=np.int64)[:, :TOP_K] for c in methods.values()]
+    scores = np.split(design_scores(frame, space, np.concatenate(blocks, axis=1)),
+                      np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)  # fmt: skip
+    return [scorecard(name, frame, space, c, s)
+            for name, c, s in zip(methods, blocks, scores, strict=True)]  # fmt: skip

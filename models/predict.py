@@ -8,6 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 
 from airchitect.space.space import DesignSpace
 from models.bundle import load_bundle
-from models.decode import Candidate, decode_candidates
+from models.decode import BudgetGrid, Candidate, decode_candidates
 from models.features import FeatureStats, denormalise_cost, encode_features
 
 __all__ = ["Candidate", "Prediction", "Predictor"]
@@ -79,15 +80,29 @@ class PredictorBase(ABC):
         joined = [np.concatenate(xs) for xs in zip(*parts, strict=True)]
         return {"embedding": joined[0], "log_cost": joined[1], "knob_logits": joined[2:]}
 
-    def predict(self, frame: pd.DataFrame, top_k: int = 5) -> Prediction:
-        """Top-``top_k`` designs of the model's space for every row of ``frame``."""
+    @cached_property
+    def budget_grid(self) -> BudgetGrid:
+        """Area and power of every design, to decode within a row's budget."""
+        return BudgetGrid.of(self.space)
+
+    def budget_of(self, frame: pd.DataFrame) -> tuple[BudgetGrid, np.ndarray, np.ndarray]:
+        """The ``budget`` argument of :func:`decode_candidates` for ``frame``'s rows."""
+        area = frame["area_budget_mm2"].to_numpy(dtype=np.float64)
+        return self.budget_grid, area, frame["power_budget_mw"].to_numpy(dtype=np.float64)
+
+    def predict(self, frame: pd.DataFrame, top_k: int = 5, within_budget: bool = True) -> Prediction:
+        """Top-``top_k`` designs of the model's space for every row of ``frame``; with
+        ``within_budget`` only designs within the row's area/power budget (there may be fewer
+        than ``top_k``, none when nothing fits)."""
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         out = self.outputs(frame)
         log_cost = out["log_cost"].astype(np.float64)
         objectives = frame["objective"].astype(object).to_numpy()
+        budget = self.budget_of(frame) if within_budget else None
         return Prediction(
-            candidates=decode_candidates(self.space, out["knob_logits"], self.kinds, top_k),
+            candidates=decode_candidates(self.space, out["knob_logits"], self.kinds, top_k,
+                                         budget),  # fmt: skip
             embedding=out["embedding"],
             log_cost=log_cost,
             cost=denormalise_cost(log_cost, objectives, self.cost_stats),

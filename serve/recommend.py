@@ -41,7 +41,7 @@ from airchitect.search.random_search import FeasibleSampler
 from airchitect.space.budget import Budget, check_budget, hardware_area_mm2, hardware_power_mw
 from airchitect.workloads.layer import Layer
 from airchitect.workloads.network import Network
-from models.decode import knob_log_probs, top_k_joint
+from models.decode import BudgetGrid, knob_log_probs, top_k_within_budget
 from serve.predictor import OnnxPredictor
 
 #: Coarse mapping space for screening: trip counts 1, 4, 16, ... (every other power of two) for
@@ -165,7 +165,7 @@ class RecommendService:
         log_probs = knob_log_probs(out["knob_logits"], self.predictor.kinds)
         weights = _mac_weights(distinct)
         pooled = [(weights[:, None] * lp).sum(0, keepdims=True) for lp in log_probs]
-        pool = self._decoder_candidates(pooled, log_probs, weights, settings)
+        pool = self._decoder_candidates(pooled, log_probs, weights, budget, settings)
         clock.lap("model")
         near = self._neighbour_candidates(out["embedding"], weights, settings, pool)
         clock.lap("neighbours")
@@ -190,16 +190,24 @@ class RecommendService:
         )  # fmt: skip
 
     # -- candidates ------------------------------------------------------------------------------
-    def _decoder_candidates(self, pooled, log_probs, weights, settings: Settings) -> _Pool:
+    @cached_property
+    def budget_grid(self) -> BudgetGrid:
+        return BudgetGrid.of(self.space, self.tech)
+
+    def _decoder_candidates(self, pooled, log_probs, weights, budget, settings) -> _Pool:
+        """The decoder's most likely designs *within the budget*, pooled over layers."""
+        asks = [(pooled, settings.top_k)]
+        if len(weights) > 1:  # each heavy layer's own favourite, which pooling may outvote
+            heavy = np.argsort(-weights, kind="stable")[: settings.heavy_layers]
+            asks.append(([lp[heavy] for lp in log_probs], 1))
         pool = _Pool()
-        idx, _ = top_k_joint(pooled, settings.top_k)  # (1, k, J)
-        for vector in self.space.flat_index(idx[0]):
-            pool.add(int(vector), "decoder")
-        heavy = np.argsort(-weights, kind="stable")[: settings.heavy_layers]
-        if len(weights) > 1:  # a heavy layer's own favourite, which pooling may outvote
-            own, _ = top_k_joint([lp[heavy] for lp in log_probs], 1)  # (H, 1, J)
-            for vector in self.space.flat_index(own[:, 0]):
-                pool.add(int(vector), "decoder")
+        for layer_log_probs, k in asks:
+            rows = len(layer_log_probs[0])
+            area = np.full(rows, np.nan if budget.area_mm2 is None else budget.area_mm2)
+            power = np.full(rows, np.nan if budget.power_mw is None else budget.power_mw)
+            flat, _ = top_k_within_budget(layer_log_probs, k, self.budget_grid, area, power)
+            for f in flat[flat >= 0]:
+                pool.add(int(f), "decoder")
         return pool
 
     def _neighbour_candidates(self, embedding, weights, settings: Settings, pool: _Pool):

@@ -8,7 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from models.decode import knob_log_probs, log_softmax, ordinal_log_probs
+from airchitect.space.budget import Budget, check_budget
+from airchitect.space.space import DesignSpace
+from models.decode import (
+    BudgetGrid,
+    decode_candidates,
+    knob_log_probs,
+    log_softmax,
+    ordinal_log_probs,
+    top_k_within_budget,
+)
 from models.ordinal import ordinal_log_probs as torch_ordinal_log_probs
 
 logits = st.integers(1, 6).flatmap(
@@ -37,3 +46,60 @@ def test_knob_log_probs_follow_the_knob_kinds() -> None:
     x = [np.zeros((2, 3)), np.zeros((2, 3))]
     ordinal, categorical = knob_log_probs(x, ["ordinal", "categorical"])
     assert ordinal.shape == (2, 4) and categorical.shape == (2, 3)
+
+
+# ---- decoding within a budget ---------------------------------------------------------------
+REDUCED = DesignSpace.named("reduced")
+GRID = BudgetGrid.of(REDUCED)
+
+
+def _brute_force(log_probs, area, power, k):
+    """Every design scored, the unaffordable dropped, the best k kept (ties: grid order)."""
+    total = sum(np.meshgrid(*[lp for lp in log_probs], indexing="ij")).reshape(-1)
+    fits = GRID.fits(np.arange(total.size)[None, :], np.array([area]), np.array([power]))[0]
+    keep = np.flatnonzero(fits)
+    return total[keep[np.argsort(-total[keep], kind="stable")[:k]]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    area_quantile=st.floats(0.0, 1.0),
+    power_quantile=st.one_of(st.none(), st.floats(0.0, 1.0)),
+    k=st.integers(1, 12),
+)
+def test_budget_decode_is_the_best_of_the_affordable_designs(
+    seed: int, area_quantile: float, power_quantile: float | None, k: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    log_probs = [log_softmax(rng.normal(0, 3, (1, c))) for c in REDUCED.cardinalities]
+    area = float(np.quantile(GRID.area_mm2, area_quantile))
+    power = np.nan if power_quantile is None else float(np.quantile(GRID.power_mw, power_quantile))
+    flat, scores = top_k_within_budget(log_probs, k, GRID, np.array([area]), np.array([power]))
+    expected = _brute_force([lp[0] for lp in log_probs], area, power, k)
+    found = flat[0] >= 0
+    assert found.sum() == len(expected)  # as many as fit, up to k
+    assert np.allclose(scores[0, found], expected)  # the same scores: the true best that fit
+    hw = REDUCED.decode_batch(REDUCED.unflat_index(flat[0, found]))
+    fits, _ = check_budget(hw, Budget(area, None if np.isnan(power) else power))
+    assert fits.all()
+
+
+def test_budget_decode_returns_nothing_when_no_design_fits() -> None:
+    log_probs = [np.zeros((2, c)) for c in REDUCED.cardinalities]
+    tiny = GRID.area_mm2.min() / 2
+    flat, scores = top_k_within_budget(log_probs, 3, GRID, np.array([tiny, np.nan]),
+                                       np.array([np.nan, np.nan]))  # fmt: skip
+    assert (flat[0] == -1).all() and np.isneginf(scores[0]).all()
+    assert (flat[1] >= 0).all()  # the unconstrained row is untouched
+
+
+def test_decode_candidates_within_budget_only_lists_affordable_designs() -> None:
+    logits = [np.zeros((1, c - 1)) for c in REDUCED.cardinalities[:-1]]
+    logits.append(np.zeros((1, REDUCED.cardinalities[-1])))
+    kinds = ["ordinal"] * (len(logits) - 1) + ["categorical"]
+    area = float(np.quantile(GRID.area_mm2, 0.1))
+    rows = decode_candidates(REDUCED, logits, kinds, 5, (GRID, np.array([area]), np.array([np.nan])))
+    assert len(rows[0]) == 5
+    hw = REDUCED.decode_batch(np.array([c.index_vector for c in rows[0]]))
+    assert check_budget(hw, Budget(area, None))[0].all()

@@ -1,5 +1,7 @@
 """Evaluation: regret is the cost model's verdict on a recommendation; baselines share metrics."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +10,7 @@ from typer.testing import CliRunner
 from airchitect.cli import app
 from airchitect.space import DesignSpace
 from models.baselines import majority, mlp_classifier, nearest_neighbours
-from models.evaluate import design_scores, scorecard
+from models.evaluate import design_scores, scorecard, scorecards
 from models.features import fit_feature_stats
 
 
@@ -70,9 +72,15 @@ def test_cli_train_and_evaluate_model(dataset_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "model.pt").is_file()
     result = runner.invoke(app, ["evaluate-model", "--model", str(tmp_path), "--data",
-                                 str(dataset_dir), "--max-rows", "40", "--json"])  # fmt: skip
+                                 str(dataset_dir), "--max-rows", "40", "--json",
+                                 "--compare", f"again={tmp_path}"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "airchitect" in result.output and "MLP classifier" in result.output
+    names = [c["name"] for c in json.loads(result.output)]
+    assert names == ["airchitect", "majority design", "nearest neighbours", "MLP classifier",
+                     "again"]  # fmt: skip
+    bad = runner.invoke(app, ["evaluate-model", "--model", str(tmp_path), "--data",
+                              str(dataset_dir), "--compare", "no-equals-sign"])  # fmt: skip
+    assert bad.exit_code == 2 and "NAME=RUN" in bad.output
 
 
 def test_cli_train_rejects_a_bad_split(dataset_dir, tmp_path):
@@ -80,3 +88,15 @@ def test_cli_train_rejects_a_bad_split(dataset_dir, tmp_path):
                                       str(tmp_path), "--split", "planet:mars"])  # fmt: skip
     assert result.exit_code == 2
     assert "split" in result.output
+
+
+def test_methods_scored_together_get_the_scores_they_get_alone(frames, space):
+    train, test = frames
+    test = test.iloc[:20].reset_index(drop=True)
+    stats = fit_feature_stats(train)
+    methods = {"majority": majority(train, test), "knn": nearest_neighbours(train, test, stats),
+               "label": np.pad(test["hw_index"].to_numpy()[:, None], ((0, 0), (0, 4)),
+                               constant_values=-1)}  # fmt: skip
+    together = scorecards(methods, test, space)
+    alone = [scorecard(name, test, space, c) for name, c in methods.items()]
+    assert [c.to_dict() for c in together] == [c.to_dict() for c in alone]

@@ -11,7 +11,7 @@ from airchitect.workloads import build_llm_generation, load_llm_config
 from airchitect.workloads.layer import conv2d, gemm
 from airchitect.workloads.zoo import get_network
 from serve.predictor import OnnxPredictor
-from serve.recommend import NoFeasibleDesign, RecommendService, Settings
+from serve.recommend import NoFeasibleDesign, RecommendService, Settings, _Pool
 
 LAYER = conv2d("c", in_channels=32, out_channels=64, in_hw=30, kernel=3)
 
@@ -51,10 +51,30 @@ class BiggestDesignPredictor(OnnxPredictor):
         return out
 
 
-def test_when_every_model_choice_is_over_budget_a_search_takes_over(bundle_dir) -> None:
+def test_a_model_that_wants_the_biggest_design_still_answers_within_a_tight_budget(
+    bundle_dir,
+) -> None:
     service = RecommendService(BiggestDesignPredictor(bundle_dir))
     area = np.sort(hardware_area_mm2(service.space.enumerate()))
-    budget = Budget(area_mm2=float(area[3]))  # only the smallest designs fit
+    budget = Budget(area_mm2=float(area[3]))  # only the four smallest designs fit
+    rec = service.recommend(LAYER, budget, "edp", Settings(top_k=3, neighbours=0))
+    assert rec.source == "decoder"  # its most likely designs among those that fit
+    assert check_budget(rec.cost.hardware, budget)[0][0]
+    assert [c["status"] for c in rec.candidates].count("over budget") == 0
+    assert all(np.isfinite(r.cost["cycles"]) for r in rec.cost.layers)
+
+
+class NoCandidateService(RecommendService):
+    """A model with nothing to offer: every candidate must come from the fallback search."""
+
+    def _decoder_candidates(self, *args, **kwargs):
+        return _Pool()
+
+
+def test_when_the_model_offers_no_candidate_a_search_takes_over(bundle_dir) -> None:
+    service = NoCandidateService(BiggestDesignPredictor(bundle_dir))
+    area = np.sort(hardware_area_mm2(service.space.enumerate()))
+    budget = Budget(area_mm2=float(area[3]))
     rec = service.recommend(LAYER, budget, "edp", Settings(top_k=3, neighbours=0))
     assert rec.source == "fallback"
     assert check_budget(rec.cost.hardware, budget)[0][0]
