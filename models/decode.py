@@ -133,7 +133,10 @@ def top_k_within_budget(
             chosen_flat, chosen_score = _grid_top_k(log_probs, i, k, grid, area_mm2, power_mw)
         else:
             chosen_flat, chosen_score = flat[i, chosen], scores[i, chosen]
-        out_flat[i, : len(chosen_flat)], out_score[i, : len(chosen_flat)] = chosen_flat, chosen_score
+        out_flat[i, : len(chosen_flat)], out_score[i, : len(chosen_flat)] = (
+            chosen_flat,
+            chosen_score,
+        )
     return out_flat, out_score
 
 

@@ -109,7 +109,11 @@ def recommender_candidates(bundle_path, frame: pd.DataFrame, k: int = TOP_K) -> 
 
 
 def evaluate_run(
-    bundle_path, data_dir, split: str | None = None, baselines: bool = True, max_rows: int = 5000,
+    bundle_path,
+    data_dir,
+    split: str | None = None,
+    baselines: bool = True,
+    max_rows: int = 5000,
     extra_models: dict[str, str] | None = None,
 ) -> list[Scorecard]:
     """Scorecards of the model (and the baselines) on the held-out rows of its own split.

@@ -90,7 +90,9 @@ class PredictorBase(ABC):
         area = frame["area_budget_mm2"].to_numpy(dtype=np.float64)
         return self.budget_grid, area, frame["power_budget_mw"].to_numpy(dtype=np.float64)
 
-    def predict(self, frame: pd.DataFrame, top_k: int = 5, within_budget: bool = True) -> Prediction:
+    def predict(
+        self, frame: pd.DataFrame, top_k: int = 5, within_budget: bool = True
+    ) -> Prediction:
         """Top-``top_k`` designs of the model's space for every row of ``frame``; with
         ``within_budget`` only designs within the row's area/power budget (there may be fewer
         than ``top_k``, none when nothing fits)."""
@@ -101,8 +103,9 @@ class PredictorBase(ABC):
         objectives = frame["objective"].astype(object).to_numpy()
         budget = self.budget_of(frame) if within_budget else None
         return Prediction(
-            candidates=decode_candidates(self.space, out["knob_logits"], self.kinds, top_k,
-                                         budget),  # fmt: skip
+            candidates=decode_candidates(
+                self.space, out["knob_logits"], self.kinds, top_k, budget
+            ),  # fmt: skip
             embedding=out["embedding"],
             log_cost=log_cost,
             cost=denormalise_cost(log_cost, objectives, self.cost_stats),

@@ -99,7 +99,9 @@ def test_decode_candidates_within_budget_only_lists_affordable_designs() -> None
     logits.append(np.zeros((1, REDUCED.cardinalities[-1])))
     kinds = ["ordinal"] * (len(logits) - 1) + ["categorical"]
     area = float(np.quantile(GRID.area_mm2, 0.1))
-    rows = decode_candidates(REDUCED, logits, kinds, 5, (GRID, np.array([area]), np.array([np.nan])))
+    rows = decode_candidates(
+        REDUCED, logits, kinds, 5, (GRID, np.array([area]), np.array([np.nan]))
+    )
     assert len(rows[0]) == 5
     hw = REDUCED.decode_batch(np.array([c.index_vector for c in rows[0]]))
     assert check_budget(hw, Budget(area, None))[0].all()
