@@ -15,8 +15,9 @@ The statistics are fitted on the training split and travel with the model (:meth
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ TOKENS: tuple[str, ...] = CATEGORICAL_FEATURES + NUMERIC_FEATURES
 INPUT_COLUMNS: tuple[str, ...] = CATEGORICAL_FEATURES + DIM_FEATURES + BUDGET_FEATURES
 RESERVED = 0  # local id of "unknown" / "missing" / "unconstrained" at every position
 VALUE_CLIP = 8.0  # standardised values beyond this are clipped: far-off inputs stay finite
+#: Rows to encode: a DataFrame, or (serving's fast path, no pandas per query) a mapping of
+#: column name -> 1-D array, all of one length.
+Columns: TypeAlias = pd.DataFrame | Mapping[str, Any]
 
 
 @dataclass
@@ -113,13 +117,27 @@ class FeatureStats:
 
 
 # ---- raw columns -> log values / category strings ------------------------------------------------
-def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in frame.columns:
+def n_rows(frame: Columns) -> int:
+    if isinstance(frame, pd.DataFrame):
+        return len(frame)
+    return len(next(iter(frame.values()))) if len(frame) else 0
+
+
+def _raw(frame: Columns, name: str) -> Any:
+    if name not in frame:  # a DataFrame's ``in`` looks at its columns
         raise KeyError(f"feature column {name!r} is missing; a frame needs {list(INPUT_COLUMNS)}")
-    return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
+    return frame[name]
 
 
-def _derived(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def _column(frame: Columns, name: str) -> np.ndarray:
+    """Floats of a column; anything not a number (text, None) becomes NaN."""
+    raw = _raw(frame, name)
+    if getattr(raw, "dtype", None) is not None and raw.dtype.kind in "fiub":
+        return np.asarray(raw, dtype=np.float64)  # already numeric: skip the coercion
+    return pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _derived(frame: Columns) -> dict[str, np.ndarray]:
     """Operand bytes and MACs per byte, following ``Layer``'s definitions (NaN propagates)."""
     d = {name: _column(frame, name) for name in DIM_FEATURES}
     with np.errstate(all="ignore"):
@@ -133,7 +151,7 @@ def _derived(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return out | {"intensity": intensity}
 
 
-def log_numeric(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def log_numeric(frame: Columns) -> dict[str, np.ndarray]:
     """Natural log of every numeric feature, ``(B,)`` each; NaN where null or non-positive."""
     raw = {name: _column(frame, name) for name in DIM_FEATURES + BUDGET_FEATURES}
     raw |= _derived(frame)
@@ -145,10 +163,8 @@ def log_numeric(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def _categories(frame: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in frame.columns:
-        raise KeyError(f"feature column {name!r} is missing; a frame needs {list(INPUT_COLUMNS)}")
-    col = frame[name]
+def _categories(frame: Columns, name: str) -> np.ndarray:
+    col = _raw(frame, name)
     return np.array([None if pd.isna(v) else str(v) for v in col], dtype=object)
 
 
@@ -174,9 +190,9 @@ def fit_feature_stats(frame: pd.DataFrame, n_buckets: int = 16) -> FeatureStats:
     return FeatureStats(numeric, categorical, n_buckets)
 
 
-def encode_features(frame: pd.DataFrame, stats: FeatureStats) -> tuple[np.ndarray, np.ndarray]:
+def encode_features(frame: Columns, stats: FeatureStats) -> tuple[np.ndarray, np.ndarray]:
     """Token ids ``int64 (B, T)`` and values ``float32 (B, T)`` of every row of ``frame``."""
-    n = len(frame)
+    n = n_rows(frame)
     ids = np.zeros((n, stats.n_tokens), dtype=np.int64)
     values = np.zeros((n, stats.n_tokens), dtype=np.float32)
     for t, name in enumerate(CATEGORICAL_FEATURES):

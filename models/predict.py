@@ -19,7 +19,7 @@ import torch
 from airchitect.space.space import DesignSpace
 from models.bundle import load_bundle
 from models.decode import BudgetGrid, Candidate, decode_candidates
-from models.features import FeatureStats, denormalise_cost, encode_features
+from models.features import Columns, FeatureStats, denormalise_cost, encode_features
 
 __all__ = ["Candidate", "Prediction", "Predictor"]
 
@@ -67,12 +67,12 @@ class PredictorBase(ABC):
     def _run(self, ids: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
         """``[embedding (B, D), log_cost (B,), *knob_logits]`` for one batch of tokens."""
 
-    def outputs(self, frame: pd.DataFrame) -> dict[str, Any]:
+    def outputs(self, frame: Columns) -> dict[str, Any]:
         """Raw network outputs: ``embedding`` `(B, D)`, ``log_cost`` `(B,)` and
         ``knob_logits`` (one `(B, K_j - 1)` or `(B, K_j)` array per knob)."""
         ids, values = encode_features(frame, self.feature_stats)
         parts = [self._run(ids[s : s + self.batch_size], values[s : s + self.batch_size])
-                 for s in range(0, len(frame), self.batch_size)]  # fmt: skip
+                 for s in range(0, len(ids), self.batch_size)]  # fmt: skip
         if not parts:
             heads = [k - 1 if kind == "ordinal" else k
                      for k, kind in zip(self.cardinalities, self.kinds, strict=True)]  # fmt: skip

@@ -51,6 +51,9 @@ class OnnxPredictor(PredictorBase):
         self.index = faiss.read_index(str(bundle_dir / INDEX_NAME))
         self.neighbour_rows = pd.read_parquet(bundle_dir / NEIGHBOURS_NAME)
         self._hw_index = self.neighbour_rows["hw_index"].to_numpy(dtype=np.int64)
+        # plain dicts once at load: a pandas row lookup per neighbour cost more than the search
+        workloads = self.neighbour_rows.drop(columns="hw_index").to_dict("records")
+        self._workloads = [{k: _plain(v) for k, v in w.items()} for w in workloads]
 
     def _run(self, ids: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
         return self.session.run(None, {"ids": ids, "values": values})
@@ -68,9 +71,7 @@ class OnnxPredictor(PredictorBase):
         ]
 
     def _neighbour(self, row: int, similarity: float) -> Neighbour:
-        record = self.neighbour_rows.iloc[row]
-        workload = {k: _plain(v) for k, v in record.items() if k != "hw_index"}
-        return Neighbour(similarity, int(self._hw_index[row]), workload)
+        return Neighbour(similarity, int(self._hw_index[row]), dict(self._workloads[row]))
 
 
 def _plain(value: Any) -> Any:

@@ -106,18 +106,28 @@ class Recommendation:
         }  # fmt: skip
 
 
+QUERY_DIMS = ("n", "k", "c", "p", "q", "r", "s", "stride", "dilation", "groups",
+              "precision_bytes", "macs")  # fmt: skip
+
+
+def query_columns(
+    layers: tuple[Layer, ...], budget: Budget, objective: Objective
+) -> dict[str, np.ndarray]:
+    """The model's input rows, one per layer with the task's budget and objective, as plain
+    columns: building a DataFrame per query cost more than running the model."""
+    n = len(layers)
+    columns = {name: np.array([getattr(x, name) for x in layers], dtype=np.float64)
+               for name in QUERY_DIMS}  # fmt: skip
+    columns["op"] = np.array([x.op.value for x in layers], dtype=object)
+    for name, value in (("area_budget_mm2", budget.area_mm2), ("power_budget_mw", budget.power_mw)):
+        columns[name] = np.full(n, np.nan if value is None else float(value))
+    columns["objective"] = np.full(n, objective.value, dtype=object)
+    return columns
+
+
 def query_frame(layers: tuple[Layer, ...], budget: Budget, objective: Objective) -> pd.DataFrame:
-    """The model's input rows: one per layer, with the task's budget and objective."""
-    rows = [{"op": layer.op.value, "n": layer.n, "k": layer.k, "c": layer.c, "p": layer.p,
-             "q": layer.q, "r": layer.r, "s": layer.s, "stride": layer.stride,
-             "dilation": layer.dilation, "groups": layer.groups,
-             "precision_bytes": layer.precision_bytes, "macs": layer.macs}
-            for layer in layers]  # fmt: skip
-    frame = pd.DataFrame(rows)
-    frame["area_budget_mm2"] = np.nan if budget.area_mm2 is None else float(budget.area_mm2)
-    frame["power_budget_mw"] = np.nan if budget.power_mw is None else float(budget.power_mw)
-    frame["objective"] = objective.value
-    return frame
+    """:func:`query_columns` as a DataFrame."""
+    return pd.DataFrame(query_columns(layers, budget, objective))
 
 
 @dataclass
@@ -161,7 +171,7 @@ class RecommendService:
         objective = Objective.parse(objective)
         distinct = distinct_layers(workload)
         clock = _Clock()
-        out = self.predictor.outputs(query_frame(distinct.layers, budget, objective))
+        out = self.predictor.outputs(query_columns(distinct.layers, budget, objective))
         log_probs = knob_log_probs(out["knob_logits"], self.predictor.kinds)
         weights = _mac_weights(distinct)
         pooled = [(weights[:, None] * lp).sum(0, keepdims=True) for lp in log_probs]

@@ -109,3 +109,16 @@ def test_cost_normalisation_round_trips(frame: pd.DataFrame) -> None:
         assert abs(z[rows].mean()) < 1e-3 and abs(z[rows].std() - 1) < 1e-3
     back = denormalise_cost(z, frame["objective"].to_numpy(), cost_stats)
     assert np.allclose(back, frame["score"].to_numpy(), rtol=1e-4)
+
+
+def test_plain_columns_encode_exactly_like_a_dataframe(
+    frame: pd.DataFrame, stats: FeatureStats
+) -> None:
+    columns = {name: frame[name].to_numpy() for name in INPUT_COLUMNS}
+    columns["area_budget_mm2"] = columns["area_budget_mm2"].astype(object)  # None-style nulls
+    columns["area_budget_mm2"][::2] = None
+    expected = frame.copy()
+    expected.loc[::2, "area_budget_mm2"] = np.nan
+    ids, values = encode_features(columns, stats)
+    want_ids, want_values = encode_features(expected, stats)
+    assert np.array_equal(ids, want_ids) and np.array_equal(values, want_values)
