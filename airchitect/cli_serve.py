@@ -212,9 +212,13 @@ def serve(
         Path | None, typer.Option("--model", help="Serving bundle directory (default: shipped).")
     ] = None,
     threads: Annotated[int, typer.Option(min=1, help="onnxruntime intra-op threads.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (one per core).")] = 1,
+    cache_size: Annotated[
+        int, typer.Option(min=0, help="Recommend answers kept per worker; 0: none.")
+    ] = 4096,
 ) -> None:
     """Serve the HTTP API (POST /v1/recommend, /v1/evaluate; GET /v1/health, /v1/space)."""
     from serve.bundle import DEFAULT_BUNDLE
     from serve.http import run
 
-    run(model or DEFAULT_BUNDLE, host, port, threads)
+    run(model or DEFAULT_BUNDLE, host, port, threads, workers=workers, cache_size=cache_size)

@@ -1,9 +1,11 @@
 """HTTP load test: recommend requests per second and latency percentiles of the served API.
 
 Run: ``.venv/bin/python bench/http_load.py [--bundle serve/bundles/default] [--clients 50]
-[--seconds 20 | --requests N]``. Starts ``python -m serve.http`` on a free loopback port in a
-subprocess (one worker, access log off), waits for ``/v1/health``, then ``--clients``
-concurrent asyncio clients (httpx.AsyncClient, one connection each) send single-layer
+[--seconds 20 | --requests N] [--workers 2] [--cache-size 4096] [--think-ms 1000]``. Starts
+``python -m serve.http`` on a free loopback port in a subprocess (``--workers`` processes,
+answer cache off unless ``--cache-size``, access log off), waits for ``/v1/health``, then
+``--clients`` concurrent asyncio clients (httpx.AsyncClient, one connection each; closed loop,
+or pausing ``--think-ms`` between answer and next request, like people) send single-layer
 ``POST /v1/recommend`` requests, cycling through a seeded pool of varied layers (conv, fc,
 gemm), budgets (none, area, power, both) and objectives, until ``--seconds`` have passed or
 ``--requests`` have been sent. Reports requests/s, p50/p90/p99 latency (client side, queueing
@@ -33,8 +35,9 @@ import numpy as np
 from serve.bundle import DEFAULT_BUNDLE, BundleError, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADER = ("| bundle space | clients | requests | req/s | p50 ms | p90 ms | p99 ms | server p50 ms "
-          "| rejected | errors |\n|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+HEADER = ("| clients | think ms | workers | cache | requests | cache hits | req/s | p50 ms "
+          "| p90 ms | p99 ms | server p50 ms | rejected | errors |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
 
 
 def request_pool(n: int, seed: int) -> list[dict[str, Any]]:
@@ -78,12 +81,14 @@ def free_port() -> int:
 
 
 def start_server(
-    bundle: Path, port: int, threads: int, log: IO[bytes], timeout: float = 120
-) -> subprocess.Popen:
+    bundle: Path, port: int, threads: int, log: IO[bytes], workers: int = 1, cache_size: int = 0,
+    timeout: float = 120,
+) -> subprocess.Popen:  # fmt: skip
     """The server subprocess, once it answers; its stderr goes to ``log`` (a file, not a pipe:
     a pipe nobody reads would block a server that logs a lot)."""
     command = [sys.executable, "-m", "serve.http", "--bundle", str(bundle), "--port", str(port),
-               "--threads", str(threads), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+               "--threads", str(threads), "--workers", str(workers), "--cache-size",
+               str(cache_size), "--log-level", "warning", "--no-access-log"]  # fmt: skip
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,11 +116,12 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 async def load(url: str, bodies: list[dict], clients: int, seconds: float,
-               requests: int | None) -> dict[str, Any]:  # fmt: skip
-    """Run the clients; per request its latency, status and the server's compute time."""
+               requests: int | None, think_s: float = 0.0) -> dict[str, Any]:  # fmt: skip
+    """Run the clients; per request its latency, status and the server's compute time. Each
+    client waits ``think_s`` between its answer and its next request (0: closed loop)."""
     latencies: list[float] = []
     server_ms: list[float] = []
-    counts = {"ok": 0, "rejected": 0, "errors": 0}
+    counts = {"ok": 0, "rejected": 0, "errors": 0, "cache_hits": 0}
     sent = 0
     failures: list[str] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -125,9 +131,13 @@ async def load(url: str, bodies: list[dict], clients: int, seconds: float,
         start = time.perf_counter()
         deadline = start + seconds
 
-        async def client() -> None:
+        async def client(i: int) -> None:
             nonlocal sent
+            if think_s:  # clients start spread over one think time, not all at once
+                await asyncio.sleep(think_s * i / clients)
             while time.perf_counter() < deadline and (requests is None or sent < requests):
+                if sent and think_s:
+                    await asyncio.sleep(think_s)
                 body = bodies[sent % len(bodies)]
                 sent += 1
                 t0 = time.perf_counter()
@@ -140,7 +150,10 @@ async def load(url: str, bodies: list[dict], clients: int, seconds: float,
                 latencies.append(time.perf_counter() - t0)
                 if r.status_code == 200:
                     counts["ok"] += 1
-                    server_ms.append(r.json()["timings_ms"]["total"])
+                    hit = r.headers.get("x-airchitect-cache") == "hit"
+                    counts["cache_hits"] += hit
+                    if not hit:  # a cached answer carries the compute time of its first asking
+                        server_ms.append(r.json()["timings_ms"]["total"])
                 elif 400 <= r.status_code < 500:
                     counts["rejected"] += 1
                     failures.append(f"{r.status_code}: {r.text[:200]}")
@@ -148,7 +161,7 @@ async def load(url: str, bodies: list[dict], clients: int, seconds: float,
                     counts["errors"] += 1
                     failures.append(f"{r.status_code}: {r.text[:200]}")
 
-        await asyncio.gather(*(client() for _ in range(clients)))
+        await asyncio.gather(*(client(i) for i in range(clients)))
         elapsed = time.perf_counter() - start
     return {"latencies": latencies, "server_ms": server_ms, "counts": counts, "sent": sent,
             "elapsed": elapsed, "failures": failures}  # fmt: skip
@@ -177,6 +190,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--requests", type=int, default=None, help="stop after this many")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads per query")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--cache-size",
+        type=int,
+        default=0,
+        help="server answer cache per worker (0: every request computed)",
+    )
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="each client's pause between requests (0: closed loop)",
+    )
     parser.add_argument("--pool", type=int, default=256, help="distinct request bodies")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/http_load.json")
@@ -190,10 +216,11 @@ def main() -> None:
 
     port = free_port()
     with tempfile.TemporaryFile() as log:
-        proc = start_server(args.bundle, port, args.threads, log)
+        proc = start_server(args.bundle, port, args.threads, log, args.workers, args.cache_size)
         try:
             run = asyncio.run(load(f"http://127.0.0.1:{port}", request_pool(args.pool, args.seed),
-                                   args.clients, args.seconds, args.requests))  # fmt: skip
+                                   args.clients, args.seconds, args.requests,
+                                   args.think_ms / 1e3))  # fmt: skip
         finally:
             stop_server(proc)
 
@@ -208,6 +235,8 @@ def main() -> None:
         "latency_ms": percentiles(run["latencies"], 1e3),
         "server_compute_ms": percentiles(run["server_ms"]),
         "first_failures": run["failures"][:5], "server_threads": args.threads,
+        "server_workers": args.workers, "cache_size": args.cache_size,
+        "think_ms": args.think_ms, "pool": args.pool,
         "cpu_count": os.cpu_count(), "python": platform.python_version(),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }  # fmt: skip
@@ -220,7 +249,8 @@ def main() -> None:
 
     print(HEADER)
     print(
-        f"| {result['space']} | {args.clients} | {run['sent']} | "
+        f"| {args.clients} | {args.think_ms:g} | {args.workers} | {args.cache_size} | "
+        f"{run['sent']} | {result['cache_hits']} | "
         f"{result['requests_per_s'] or 0:.1f} | {ms(lat['p50'])} | {ms(lat['p90'])} | "
         f"{ms(lat['p99'])} | {ms(srv['p50'])} | {result['rejected']} | {result['errors']} |"
     )

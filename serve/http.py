@@ -23,8 +23,10 @@ import inspect
 import json
 import logging
 import math
+import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,7 +34,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -508,14 +510,57 @@ def plain(value: Any) -> Any:
     return value
 
 
+# -- answers already given -------------------------------------------------------------------------
+class AnswerCache:
+    """The most recent answers by request, least recently used out first; thread-safe.
+
+    A recommendation is a pure function of the bundle and the request (every search in it is
+    seeded), so a repeated request (the same layer shapes recur across networks and users)
+    can be answered from memory, byte for byte what computing it again would give."""
+
+    def __init__(self, size: int) -> None:
+        if size < 0:
+            raise ValueError(f"cache size must be >= 0, got {size}")
+        self.size, self.hits, self.misses = size, 0, 0
+        self._answers: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is None:
+                self.misses += 1
+                return None
+            self._answers.move_to_end(key)
+            self.hits += 1
+            return answer
+
+    def put(self, key: str, answer: bytes) -> None:
+        if self.size == 0:
+            return
+        with self._lock:
+            self._answers[key] = answer
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"size": self.size, "entries": len(self._answers), "hits": self.hits,
+                    "misses": self.misses}  # fmt: skip
+
+
 # -- the app ---------------------------------------------------------------------------------------
 def create_app(
-    service: RecommendService, max_body_bytes: int = 1_000_000, max_layers: int = 512
-) -> FastAPI:
+    service: RecommendService, max_body_bytes: int = 1_000_000, max_layers: int = 512,
+    cache_size: int = 4096,
+) -> FastAPI:  # fmt: skip
     """The API over ``service``; bodies over ``max_body_bytes`` and workloads over
-    ``max_layers`` layers are refused with 413."""
+    ``max_layers`` layers are refused with 413. The last ``cache_size`` distinct recommend
+    answers are kept (0: none)."""
     if max_body_bytes < 1 or max_layers < 1:
         raise ValueError("max_body_bytes and max_layers must be >= 1")
+    cache = AnswerCache(cache_size)
     space = service.space
     space_info = plain(space.describe())
     meta = getattr(service.predictor, "meta", {}) or {}
@@ -531,7 +576,7 @@ def create_app(
         "model": meta.get("model_config") or {},
         "metrics": meta.get("metrics"),
         "limits": {"max_body_bytes": max_body_bytes, "max_layers": max_layers,
-                   "max_refine": MAX_REFINE},
+                   "max_refine": MAX_REFINE, "cache_size": cache_size},
     })  # fmt: skip
 
     # Thread safety. Sync endpoints run concurrently in FastAPI's threadpool and share
@@ -553,7 +598,7 @@ def create_app(
         description=__doc__,
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.state.service = service
+    app.state.service, app.state.cache = service, cache
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -597,9 +642,22 @@ def create_app(
 
     @app.post(f"{API_PREFIX}/recommend", response_model=RecommendResponse, responses=_ERRORS,
               tags=["design"])  # fmt: skip
-    def recommend(req: RecommendRequest) -> dict[str, Any]:
+    def recommend(req: RecommendRequest) -> Response:
         """One design for the workload within the budget, with the best mapping and cost of
-        every layer (plain ``def``: CPU-bound, run in the threadpool)."""
+        every layer (plain ``def``: CPU-bound, run in the threadpool). A request already
+        answered is served from memory (header ``X-Airchitect-Cache: hit``)."""
+        key = req.model_dump_json()
+        answer = cache.get(key)
+        if answer is None:
+            found = _recommend(req)
+            answer = RecommendResponse.model_validate(found).model_dump_json().encode()
+            cache.put(key, answer)
+            return Response(answer, media_type="application/json",
+                            headers={"X-Airchitect-Cache": "miss"})  # fmt: skip
+        return Response(answer, media_type="application/json",
+                        headers={"X-Airchitect-Cache": "hit"})  # fmt: skip
+
+    def _recommend(req: RecommendRequest) -> dict[str, Any]:
         network = build_network(req, max_layers)
         budget = _budget(req.budget)
         given = {"top_k": req.top_k, "neighbours": req.neighbours, "refine": req.refine}
@@ -645,24 +703,44 @@ def create_app(
 
 
 # -- running ---------------------------------------------------------------------------------------
+SERVE_ENV = "AIRCHITECT_SERVE"  # how `run` hands its settings to each worker process
+
+
 def load_service(bundle_dir: str | Path = DEFAULT_BUNDLE, threads: int = 1) -> RecommendService:
     from serve.predictor import OnnxPredictor  # onnxruntime and faiss load here, not on import
 
     return RecommendService(OnnxPredictor(bundle_dir, threads=threads))
 
 
+def app_from_env() -> FastAPI:
+    """The app a worker process builds from the settings `run` left in ``AIRCHITECT_SERVE``."""
+    settings = json.loads(os.environ[SERVE_ENV])
+    return create_app(load_service(settings["bundle"], settings["threads"]),
+                      settings["max_body_bytes"], settings["max_layers"],
+                      settings["cache_size"])  # fmt: skip
+
+
 def run(
     bundle_dir: str | Path = DEFAULT_BUNDLE, host: str = "127.0.0.1", port: int = 8000,
     threads: int = 1, max_body_bytes: int = 1_000_000, max_layers: int = 512,
-    log_level: str = "info", access_log: bool = True,
+    log_level: str = "info", access_log: bool = True, workers: int = 1, cache_size: int = 4096,
 ) -> None:  # fmt: skip
-    """Load the bundle once and serve it with uvicorn (one worker; ``threads`` is onnxruntime's
-    intra-op threads per query)."""
+    """Serve the bundle with uvicorn: ``workers`` processes, each loading the bundle once and
+    keeping its own answer cache (``threads`` is onnxruntime's intra-op threads per query).
+    On shared cores, one worker per core with one thread each."""
     import uvicorn
 
-    app = create_app(load_service(bundle_dir, threads), max_body_bytes, max_layers)
-    uvicorn.run(app, host=host, port=port, workers=1, log_level=log_level,
-                access_log=access_log)  # fmt: skip
+    if workers < 1 or threads < 1 or cache_size < 0:
+        raise ValueError("workers and threads must be >= 1 and cache_size >= 0")
+    from serve.bundle import read_meta
+
+    read_meta(bundle_dir)  # a bad bundle fails here, once, not in every worker
+    os.environ[SERVE_ENV] = json.dumps({
+        "bundle": str(bundle_dir), "threads": threads, "max_body_bytes": max_body_bytes,
+        "max_layers": max_layers, "cache_size": cache_size,
+    })  # fmt: skip
+    uvicorn.run("serve.http:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=access_log)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -671,13 +749,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads per query")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--cache-size", type=int, default=4096, help="answers kept; 0: none")
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000)
     parser.add_argument("--max-layers", type=int, default=512)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--no-access-log", action="store_true")
     args = parser.parse_args(argv)
     run(args.bundle, args.host, args.port, args.threads, args.max_body_bytes, args.max_layers,
-        args.log_level, not args.no_access_log)  # fmt: skip
+        args.log_level, not args.no_access_log, args.workers, args.cache_size)  # fmt: skip
 
 
 if __name__ == "__main__":

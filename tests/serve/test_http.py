@@ -284,3 +284,70 @@ def test_concurrent_requests(client):
     for i, (_, out) in enumerate(results):
         assert out["layers"][0]["layer"]["k"] == 16 * (i + 1)
         assert out["total"]["area_mm2"] <= AREA
+
+
+# -- answers already given -------------------------------------------------------------------------
+def test_a_repeated_request_is_answered_from_the_cache_byte_for_byte(client) -> None:
+    body = {"layer": CONV | {"k": 48}, "objective": "energy", "budget": {"area_mm2": AREA}}
+    first, again = recommend(client, **body), recommend(client, **body)
+    assert first.status_code == again.status_code == 200
+    assert first.headers["x-airchitect-cache"] == "miss"
+    assert again.headers["x-airchitect-cache"] == "hit"
+    assert again.content == first.content
+    other = recommend(client, **(body | {"objective": "latency"}))  # a different question
+    assert other.headers["x-airchitect-cache"] == "miss"
+
+
+def test_the_answer_cache_forgets_the_least_recently_used() -> None:
+    from serve.http import AnswerCache
+
+    cache = AnswerCache(2)
+    cache.put("a", b"1")
+    cache.put("b", b"2")
+    assert cache.get("a") == b"1"  # a is now the most recent
+    cache.put("c", b"3")
+    assert cache.get("b") is None and cache.get("a") == b"1" and cache.get("c") == b"3"
+    assert cache.stats() == {"size": 2, "entries": 2, "hits": 3, "misses": 1}
+    off = AnswerCache(0)
+    off.put("a", b"1")
+    assert off.get("a") is None
+    with pytest.raises(ValueError, match="cache size"):
+        AnswerCache(-1)
+
+
+def test_the_server_command_runs_several_workers(bundle_dir, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airchitect", "serve", "--model", str(bundle_dir), "--port",
+         str(port), "--workers", "2", "--cache-size", "0"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "server did not answer"
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(
+                lambda i: httpx.post(f"{url}/v1/recommend", timeout=60,
+                                     json={"layer": CONV | {"k": 16 * (i + 1)}}),
+                range(4),
+            ))  # fmt: skip
+        assert [a.status_code for a in answers] == [200] * 4
+        assert all(a.headers["x-airchitect-cache"] == "miss" for a in answers)
+        assert httpx.get(f"{url}/v1/health").json()["limits"]["cache_size"] == 0
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
