@@ -45,6 +45,10 @@ def train(
         bool | None, typer.Option(help="Supervised contrastive stage (default on).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of split, init, batches (0).")] = None,
+    given_knob: Annotated[
+        list[str] | None,
+        typer.Option(help="A knob the user fixes (e.g. dataflow): an input, not a prediction."),
+    ] = None,
     stream: Annotated[bool, typer.Option(help="Stream shards (data larger than memory).")] = False,
     accelerator: Accelerator = "cpu",
     devices: Devices = "1",
@@ -61,7 +65,8 @@ def train(
         torch.set_num_threads(1)  # shared cores: parallelism comes from processes
     fields = _config_file(config) if config else {}
     flags = {"split": split, "max_epochs": epochs, "batch_size": batch_size, "lr": lr,
-             "contrastive": contrastive, "seed": seed}  # fmt: skip
+             "contrastive": contrastive, "seed": seed,
+             "given_knobs": tuple(given_knob) if given_knob else None}  # fmt: skip
     fields |= {k: v for k, v in flags.items() if v is not None}
     fields |= {"stream": stream, "accelerator": accelerator, "devices": _devices(devices),
                "strategy": strategy, "num_nodes": num_nodes}  # fmt: skip

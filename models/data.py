@@ -214,6 +214,7 @@ class RecommenderDataModule(pl.LightningDataModule):
         stream: bool = False,
         num_workers: int = 0,
         stats_rows: int = 1_000_000,
+        given_knobs: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         parse_split(split)  # fail before any reading
@@ -223,6 +224,12 @@ class RecommenderDataModule(pl.LightningDataModule):
         self.stats_rows = stats_rows
         self.manifest = Manifest.load(self.data_dir)
         self.space = DesignSpace.from_dict(self.manifest.space)
+        knobs = [k.name for k in self.space.knobs]
+        unknown = [k for k in given_knobs if k not in knobs]
+        if unknown:
+            raise ValueError(f"given_knobs {unknown} are not knobs of space "
+                             f"{self.space.name!r}; allowed: {knobs}")  # fmt: skip
+        self.given_knobs = tuple(given_knobs)
         self.feature_stats: FeatureStats | None = None
         self.cost_stats: dict[str, Any] | None = None
         self.group_split: dict[str, str] = {}
@@ -246,7 +253,7 @@ class RecommenderDataModule(pl.LightningDataModule):
     def _fit(self, train: pd.DataFrame) -> None:
         if len(train) == 0:
             raise ValueError(f"{self.data_dir}: no training rows (split {self.split!r})")
-        self.feature_stats = fit_feature_stats(train)
+        self.feature_stats = fit_feature_stats(train, given=self.given_knobs)
         self.cost_stats = fit_cost_stats(train)
 
     def _setup_memory(self) -> None:

@@ -153,15 +153,45 @@ def _grid_top_k(log_probs, i: int, k: int, grid: BudgetGrid, area_mm2, power_mw)
     return order, total[order]
 
 
+def fix_knobs(log_probs: list[np.ndarray], fixed: dict[int, np.ndarray]) -> list[np.ndarray]:
+    """Knob ``j`` of row ``i`` held at class ``fixed[j][i]``: every other class gets -inf."""
+    out = list(log_probs)
+    for j, index in fixed.items():
+        classes = np.arange(out[j].shape[1])[None, :]
+        out[j] = np.where(classes == np.asarray(index)[:, None], out[j], -np.inf)
+    return out
+
+
+def given_knob_indices(
+    space: DesignSpace, frame: Any, names: Sequence[str]
+) -> dict[int, np.ndarray]:
+    """Grid positions of the knob values a frame gives (the ``given`` knobs of a model)."""
+    fixed = {}
+    for name in names:
+        j = [k.name for k in space.knobs].index(name)
+        allowed = [str(v) for v in space.knobs[j].json_values()]
+        lookup = {v: i for i, v in enumerate(allowed)}
+        if name not in frame:
+            raise ValueError(f"this model takes {name!r} as an input; give one of {allowed}")
+        values = [str(v) for v in frame[name]]
+        bad = sorted({v for v in values if v not in lookup})
+        if bad:
+            raise ValueError(f"{name} {bad} not in the model's space; allowed: {allowed}")
+        fixed[j] = np.array([lookup[v] for v in values], dtype=np.int64)
+    return fixed
+
+
 def decode_candidates(
     space: DesignSpace, knob_logits: Sequence[np.ndarray], kinds: Sequence[str], k: int,
     budget: tuple[BudgetGrid, np.ndarray, np.ndarray] | None = None,
+    fixed: dict[int, np.ndarray] | None = None,
 ) -> list[list[Candidate]]:  # fmt: skip
     """Top-``k`` designs of ``space`` per row, best first; with ``budget`` = (grid, area_mm2
-    `(B,)`, power_mw `(B,)`) only designs within each row's budget (possibly fewer than k)."""
+    `(B,)`, power_mw `(B,)`) only designs within each row's budget (possibly fewer than k);
+    ``fixed`` (knob -> class per row) holds given knobs at their values."""
     if k < 1:
         raise ValueError(f"top_k must be >= 1, got {k}")
-    log_probs = knob_log_probs(knob_logits, kinds)
+    log_probs = fix_knobs(knob_log_probs(knob_logits, kinds), fixed or {})
     if budget is None:
         idx, scores = top_k_joint(log_probs, k)
         rows, width = idx.shape[0], idx.shape[1]
@@ -181,6 +211,6 @@ def decode_candidates(
 
     return [
         [candidate(idx[i, r], int(flat[i, r]), float(scores[i, r]))
-         for r in range(width) if flat[i, r] >= 0]
+         for r in range(width) if flat[i, r] >= 0 and np.isfinite(scores[i, r])]
         for i in range(rows)
     ]  # fmt: skip

@@ -7,6 +7,10 @@ them all) and carries a float value next to its id:
 - numeric features (loop-nest dims, precision, derived operand sizes, budgets): id = position
   offset + quantile bucket of the log value, value = the standardised log value.
 
+A model can also be told part of the design (``given`` knobs, e.g. the dataflow when the
+question is "the best array and buffers for this NVDLA-style layer", as in AIrchitect v2): each
+given knob adds a categorical token read from the knob's column, after the tokens above.
+
 Local id 0 of every position is reserved: "unknown" for a category never seen in training and
 "missing" for a null number; for the budgets it means "unconstrained". Nothing the model can be
 asked about at inference crashes the encoder: unknown categories and nulls map to id 0.
@@ -63,13 +67,24 @@ class FeatureStats:
     categorical: dict[str, list[str]]
     n_buckets: int = 16
     version: int = FEATURES_VERSION
+    given: tuple[str, ...] = ()  # knobs whose values are inputs (their column names)
     _offsets: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.given = tuple(self.given)
         offset = 0
-        for name in TOKENS:
+        for name in self.tokens:
             self._offsets[name] = offset
             offset += self.size(name)
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """Token names in position order: the fixed ones, then one per given knob."""
+        return TOKENS + self.given
+
+    @property
+    def categorical_tokens(self) -> tuple[str, ...]:
+        return CATEGORICAL_FEATURES + self.given
 
     def size(self, name: str) -> int:
         """Vocabulary slice length of token ``name`` (reserved id included)."""
@@ -82,18 +97,19 @@ class FeatureStats:
 
     @property
     def vocab_size(self) -> int:
-        return sum(self.size(name) for name in TOKENS)
+        return sum(self.size(name) for name in self.tokens)
 
     @property
     def n_tokens(self) -> int:
-        return len(TOKENS)
+        return len(self.tokens)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (floats, strings, lists)."""
         return {
             "version": self.version,
             "n_buckets": self.n_buckets,
-            "tokens": list(TOKENS),
+            "tokens": list(self.tokens),
+            "given": list(self.given),
             "numeric": {
                 k: {"mean": v.mean, "std": v.std, "edges": list(v.edges)}
                 for k, v in self.numeric.items()
@@ -103,7 +119,9 @@ class FeatureStats:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureStats:
-        if data.get("version") != FEATURES_VERSION or list(data.get("tokens", [])) != list(TOKENS):
+        given = tuple(str(k) for k in data.get("given", ()))
+        tokens = list(TOKENS + given)
+        if data.get("version") != FEATURES_VERSION or list(data.get("tokens", [])) != tokens:
             raise ValueError(
                 f"feature stats version {data.get('version')!r} with tokens "
                 f"{data.get('tokens')!r} do not match this code (version {FEATURES_VERSION})"
@@ -113,7 +131,7 @@ class FeatureStats:
             for k, v in data["numeric"].items()
         }
         categorical = {k: [str(x) for x in v] for k, v in data["categorical"].items()}
-        return cls(numeric, categorical, int(data["n_buckets"]), int(data["version"]))
+        return cls(numeric, categorical, int(data["n_buckets"]), int(data["version"]), given)
 
 
 # ---- raw columns -> log values / category strings ------------------------------------------------
@@ -179,15 +197,18 @@ def _fit_numeric(logs: np.ndarray, n_buckets: int) -> NumericStats:
     return NumericStats(float(x.mean()), std if std > 1e-6 else 1.0, [float(e) for e in edges])
 
 
-def fit_feature_stats(frame: pd.DataFrame, n_buckets: int = 16) -> FeatureStats:
-    """Fit normalisation, bucket edges and vocabularies on ``frame`` (the training rows)."""
+def fit_feature_stats(
+    frame: pd.DataFrame, n_buckets: int = 16, given: tuple[str, ...] = ()
+) -> FeatureStats:
+    """Fit normalisation, bucket edges and vocabularies on ``frame`` (the training rows);
+    ``given``: knob columns that become input tokens."""
     logs = log_numeric(frame)
     numeric = {name: _fit_numeric(logs[name], n_buckets) for name in NUMERIC_FEATURES}
     categorical = {}
-    for name in CATEGORICAL_FEATURES:
+    for name in CATEGORICAL_FEATURES + tuple(given):
         values = _categories(frame, name)
         categorical[name] = sorted({v for v in values if v is not None})
-    return FeatureStats(numeric, categorical, n_buckets)
+    return FeatureStats(numeric, categorical, n_buckets, given=tuple(given))
 
 
 def encode_features(frame: Columns, stats: FeatureStats) -> tuple[np.ndarray, np.ndarray]:
@@ -195,10 +216,10 @@ def encode_features(frame: Columns, stats: FeatureStats) -> tuple[np.ndarray, np
     n = n_rows(frame)
     ids = np.zeros((n, stats.n_tokens), dtype=np.int64)
     values = np.zeros((n, stats.n_tokens), dtype=np.float32)
-    for t, name in enumerate(CATEGORICAL_FEATURES):
+    for name in stats.categorical_tokens:
         lookup = {v: i + 1 for i, v in enumerate(stats.categorical[name])}
         local = [lookup.get(v, RESERVED) for v in _categories(frame, name)]
-        ids[:, t] = stats.offset(name) + np.asarray(local, dtype=np.int64)
+        ids[:, stats.tokens.index(name)] = stats.offset(name) + np.asarray(local, dtype=np.int64)
     logs = log_numeric(frame)
     for t, name in enumerate(NUMERIC_FEATURES, start=len(CATEGORICAL_FEATURES)):
         st, x = stats.numeric[name], logs[name]

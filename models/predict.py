@@ -18,7 +18,7 @@ import torch
 
 from airchitect.space.space import DesignSpace
 from models.bundle import load_bundle
-from models.decode import BudgetGrid, Candidate, decode_candidates
+from models.decode import BudgetGrid, Candidate, decode_candidates, given_knob_indices
 from models.features import Columns, FeatureStats, denormalise_cost, encode_features
 
 __all__ = ["Candidate", "Prediction", "Predictor"]
@@ -102,10 +102,11 @@ class PredictorBase(ABC):
         log_cost = out["log_cost"].astype(np.float64)
         objectives = frame["objective"].astype(object).to_numpy()
         budget = self.budget_of(frame) if within_budget else None
+        fixed = given_knob_indices(self.space, frame, self.feature_stats.given)
         return Prediction(
             candidates=decode_candidates(
-                self.space, out["knob_logits"], self.kinds, top_k, budget
-            ),  # fmt: skip
+                self.space, out["knob_logits"], self.kinds, top_k, budget, fixed
+            ),
             embedding=out["embedding"],
             log_cost=log_cost,
             cost=denormalise_cost(log_cost, objectives, self.cost_stats),

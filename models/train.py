@@ -85,6 +85,7 @@ class TrainConfig:
     test_fraction: float = 0.1
     stream: bool = False
     num_workers: int = 0
+    given_knobs: tuple[str, ...] = ()  # knobs the user fixes: model inputs, not predictions
     # hardware (passed through to lightning.Trainer)
     accelerator: str = "cpu"
     devices: int | str = 1
@@ -92,8 +93,12 @@ class TrainConfig:
     num_nodes: int = 1
     precision: str = "32-true"
 
+    def __post_init__(self) -> None:
+        self.given_knobs = tuple(str(k) for k in self.given_knobs)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        return out | {"given_knobs": list(self.given_knobs)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -168,7 +173,8 @@ def make_datamodule(
     return cls(
         data_dir, split=config.split, val_fraction=config.val_fraction,
         test_fraction=config.test_fraction, seed=config.seed, batch_size=config.batch_size,
-        stream=config.stream, num_workers=config.num_workers, **kwargs,
+        stream=config.stream, num_workers=config.num_workers, given_knobs=config.given_knobs,
+        **kwargs,
     )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ import torch
 from models.bundle import BUNDLE_FORMAT, load_bundle
 from models.data import RecommenderDataModule
 from models.decode import top_k_joint
-from models.features import FeatureStats, encode_features
+from models.features import TOKENS, FeatureStats, encode_features
 from models.predict import Predictor
 from models.train import TrainConfig, train
 
@@ -141,3 +141,39 @@ def test_streamed_training_is_reproducible(dataset_dir: Path, tmp_path: Path) ->
     assert first["data"]["rows"] is None  # a stream is not counted up front
     for name, tensor in first["state_dict"].items():
         assert torch.equal(tensor, second["state_dict"][name]), name
+
+
+# ---- knobs the user gives ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def given_dataflow_run(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("given_run")
+    return train(dataset_dir, out, TrainConfig(max_epochs=1, given_knobs=("dataflow",), **TINY))
+
+
+def test_a_given_knob_is_an_input_token_and_every_answer_keeps_it(
+    given_dataflow_run: Path, dataset_frame
+) -> None:
+    predictor = Predictor(given_dataflow_run)
+    assert predictor.feature_stats.given == ("dataflow",)
+    assert predictor.feature_stats.n_tokens == len(TOKENS) + 1
+    rows = dataset_frame[dataset_frame["found"]].head(40).reset_index(drop=True)
+    for dataflow in ("ws", "os"):
+        asked = rows.assign(dataflow=dataflow)
+        for candidates in predictor.predict(asked, top_k=4):
+            assert candidates and {c.hardware["dataflow"] for c in candidates} == {dataflow}
+
+
+def test_a_model_with_a_given_knob_names_it_when_it_is_missing_or_off_grid(
+    given_dataflow_run: Path, dataset_frame
+) -> None:
+    predictor = Predictor(given_dataflow_run)
+    rows = dataset_frame.head(3)
+    with pytest.raises(ValueError, match="dataflow.*allowed"):
+        predictor.predict(rows.assign(dataflow="systolic"))
+    with pytest.raises((KeyError, ValueError), match="dataflow"):
+        predictor.predict(rows.drop(columns="dataflow"))
+
+
+def test_a_given_knob_must_be_a_knob_of_the_space(dataset_dir: Path) -> None:
+    with pytest.raises(ValueError, match="given_knobs.*allowed"):
+        RecommenderDataModule(dataset_dir, given_knobs=("clock_mhz",))
