@@ -47,7 +47,8 @@ def ordinal_log_probs(logits: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits, dtype=np.float64)
     p = 1.0 / (1.0 + np.exp(-logits))
     p = np.minimum.accumulate(p, axis=-1) if p.shape[-1] else p
-    ones, zeros = np.ones_like(p[..., :1]), np.zeros_like(p[..., :1])
+    edge = p.shape[:-1] + (1,)  # a one-value knob has no thresholds: P(its value) = 1
+    ones, zeros = np.ones(edge), np.zeros(edge)
     probs = np.clip(np.concatenate([ones, p], -1) - np.concatenate([p, zeros], -1), 0.0, None)
     return np.log(np.maximum(probs, LOG_PROB_FLOOR))
 

@@ -16,6 +16,7 @@ from models.decode import (
     knob_log_probs,
     log_softmax,
     ordinal_log_probs,
+    top_k_joint,
     top_k_within_budget,
 )
 from models.ordinal import ordinal_log_probs as torch_ordinal_log_probs
@@ -40,6 +41,14 @@ def test_class_probabilities_sum_to_one(x: np.ndarray) -> None:
     # the probability floor can only add mass, never remove it
     assert np.all(ordinal.sum(-1) >= 1 - 1e-6) and np.all(ordinal.sum(-1) <= 1 + 1e-6 * 8)
     assert np.allclose(np.exp(log_softmax(x)).sum(-1), 1.0)
+
+
+def test_a_knob_with_one_value_is_certain() -> None:
+    assert np.array_equal(ordinal_log_probs(np.zeros((2, 0))), np.zeros((2, 1)))
+    idx, scores = top_k_joint(
+        [np.log(np.full((1, 3), 1 / 3)), ordinal_log_probs(np.zeros((1, 0)))], 2
+    )
+    assert idx.shape == (1, 2, 2) and np.allclose(scores, np.log(1 / 3))
 
 
 def test_knob_log_probs_follow_the_knob_kinds() -> None:
