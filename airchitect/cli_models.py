@@ -179,7 +179,7 @@ def evaluate_model(
             raise typer.BadParameter(f"expected NAME=RUN, got {item!r}", param_hint="--compare")
         with flag("--compare"):
             extra[name] = str(bundle_file(Path(run)))
-    cards = evaluate_run(bundle, data, split, baselines, max_rows, extra)
+    cards = evaluate_run(bundle, data, split, baselines, max_rows, extra, progress=True)
     if json_out:
         _print_json([c.to_dict() for c in cards])
         return

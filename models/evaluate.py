@@ -34,13 +34,22 @@ def _budget(row) -> Budget:
     return Budget(None if pd.isna(area) else float(area), None if pd.isna(power) else float(power))
 
 
-def design_scores(frame: pd.DataFrame, space: DesignSpace, hw_index: np.ndarray) -> np.ndarray:
+def design_scores(
+    frame: pd.DataFrame, space: DesignSpace, hw_index: np.ndarray, progress: bool = False
+) -> np.ndarray:
     """Objective of each candidate design per row, ``inf`` where invalid; `(rows, k)`.
 
-    A design named twice in a row (by several methods scored together) is mapped once."""
+    A design named twice in a row (by several methods scored together) is mapped once.
+    ``progress`` shows a bar (rows mapped, rate, ETA) on stderr."""
+    from rich.console import Console
+    from rich.progress import track
+
     hw_index = np.asarray(hw_index, dtype=np.int64).reshape(len(frame), -1)
     out = np.full(hw_index.shape, np.inf)
-    for i, row in enumerate(frame.itertuples(index=False)):
+    rows = track(enumerate(frame.itertuples(index=False)), total=len(frame),
+                 description="mapping candidates", console=Console(stderr=True),
+                 disable=not progress)  # fmt: skip
+    for i, row in rows:
         designs, where = np.unique(hw_index[i], return_inverse=True)
         designs = designs[designs >= 0]
         if not len(designs):
@@ -115,6 +124,7 @@ def evaluate_run(
     baselines: bool = True,
     max_rows: int = 5000,
     extra_models: dict[str, str] | None = None,
+    progress: bool = False,
 ) -> list[Scorecard]:
     """Scorecards of the model (and the baselines) on the held-out rows of its own split.
 
@@ -147,13 +157,16 @@ def evaluate_run(
         methods["MLP classifier"] = mlp_classifier(train, test, stats)
     for name, path in (extra_models or {}).items():
         methods[name] = recommender_candidates(path, test)
-    return scorecards(methods, test, space)
+    return scorecards(methods, test, space, progress)
 
 
-def scorecards(methods: dict[str, np.ndarray], frame: pd.DataFrame, space: DesignSpace):
+def scorecards(
+    methods: dict[str, np.ndarray], frame: pd.DataFrame, space: DesignSpace,
+    progress: bool = False,
+) -> list[Scorecard]:  # fmt: skip
     """One scorecard per method, mapping each (row, design) once however many name it."""
     blocks = [np.asarray(c, dtype=np.int64)[:, :TOP_K] for c in methods.values()]
-    scores = np.split(design_scores(frame, space, np.concatenate(blocks, axis=1)),
+    scores = np.split(design_scores(frame, space, np.concatenate(blocks, axis=1), progress),
                       np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)  # fmt: skip
     return [scorecard(name, frame, space, c, s)
             for name, c, s in zip(methods, blocks, scores, strict=True)]  # fmt: skip

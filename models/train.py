@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ def _trainer(config: TrainConfig, out_dir: Path) -> pl.Trainer:
         logger=CSVLogger(out_dir, name="logs", version=""),
         callbacks=[EarlyStopping(MONITOR, patience=config.patience, mode="min"), checkpoint],
         deterministic="warn",  # reproducible, but a GPU op without a deterministic kernel warns
-        enable_progress_bar=False,
+        enable_progress_bar=sys.stderr.isatty(),  # a bar (rate, ETA) for people, not in logs
         enable_model_summary=False,
         log_every_n_steps=1,
         num_sanity_val_steps=0,

@@ -75,7 +75,7 @@ def test_cli_train_and_evaluate_model(dataset_dir, tmp_path):
                                  str(dataset_dir), "--max-rows", "40", "--json",
                                  "--compare", f"again={tmp_path}"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    names = [c["name"] for c in json.loads(result.output)]
+    names = [c["name"] for c in json.loads(result.stdout)]
     assert names == ["airchitect", "majority design", "nearest neighbours", "MLP classifier",
                      "again"]  # fmt: skip
     bad = runner.invoke(app, ["evaluate-model", "--model", str(tmp_path), "--data",
