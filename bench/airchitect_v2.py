@@ -3,7 +3,10 @@
 Run: ``.venv/bin/python bench/airchitect_v2.py --csv CONV.csv [--csv GEMM.csv] [--epochs 40]``.
 
 The CSVs are the release's ``dse_dataset/*_dataset_100k.csv`` (maestro-project/AIrchitect-v2),
-or a prefix of them: a file cut mid-row (a partial download) keeps its complete rows only. The
+or a prefix of them: a file cut mid-row (a partial download) keeps its complete rows only. Give
+the conv file *or* the gemm file, not both: row i of the gemm file is row i of the conv file
+written as a GEMM (M=K, N=output pixels, K=C*R*S; same df, ConfigID and rewards), so together
+they would put one workload on both sides of the split. The
 rows are imported with ``airchitect import --format airchitect-v2`` (design = decoded ConfigID
 on the v2 space, dataflow as given), split 95/5 at random with seed 0 (a further 5 % of the 95
 is the validation set for early stopping), and a recommender is trained with the dataflow as a
