@@ -110,9 +110,10 @@ def main() -> None:
     tmp.replace(args.out)
     print("| rows (train/val/test) | ConfigID accuracy | #PE | buffer | majority ConfigID |")
     print("|---|---|---|---|---|")
-    print(f"| {len(train_rows):,}/{len(dm.frames['val']):,}/{len(test):,} | "
-          f"{result['config_id_accuracy']:.1%} | {result['pe_accuracy']:.1%} | "
-          f"{result['buffer_accuracy']:.1%} | {result['majority_config_id_accuracy']:.1%} |")  # fmt: skip
+    r = result
+    print(f"| {r['train_rows']:,}/{r['val_rows']:,}/{r['test_rows']:,} | "
+          f"{r['config_id_accuracy']:.1%} | {r['pe_accuracy']:.1%} | "
+          f"{r['buffer_accuracy']:.1%} | {r['majority_config_id_accuracy']:.1%} |")  # fmt: skip
 
 
 if __name__ == "__main__":
