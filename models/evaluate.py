@@ -18,8 +18,26 @@ from airchitect.cost.mapper import Objective, best_mappings
 from airchitect.space.budget import Budget, check_budget
 from airchitect.space.space import DesignSpace
 from airchitect.workloads.layer import Layer
+from models.decode import BudgetGrid
 
 TOP_K = 5
+RANKED = 64  # designs a baseline ranks before the budget filter keeps its first TOP_K
+
+
+def within_budget(
+    candidates: np.ndarray, frame: pd.DataFrame, grid: BudgetGrid, k: int = TOP_K
+) -> np.ndarray:
+    """The first ``k`` candidates of each row that fit its budget, in their order (-1 pads).
+    Budgets are known before any search, so every method may use them."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    area = frame["area_budget_mm2"].to_numpy(dtype=np.float64)
+    power = frame["power_budget_mw"].to_numpy(dtype=np.float64)
+    fits = (candidates >= 0) & grid.fits(np.maximum(candidates, 0), area, power)
+    out = np.full((len(candidates), k), -1, dtype=np.int64)
+    for i in range(len(candidates)):
+        kept = candidates[i, fits[i]][:k]
+        out[i, : len(kept)] = kept
+    return out
 
 
 def row_layer(row) -> Layer:
@@ -150,11 +168,16 @@ def evaluate_run(
     if len(test) > max_rows:
         test = test.sample(max_rows, random_state=0).reset_index(drop=True)
     methods = {"airchitect": recommender_candidates(bundle_path, test)}
-    if baselines:
+    if baselines:  # long ranked lists, then the budget: the model decodes within it too
         stats = FeatureStats.from_dict(bundle["feature_stats"])
-        methods["majority design"] = majority(train, test)
-        methods["nearest neighbours"] = nearest_neighbours(train, test, stats)
-        methods["MLP classifier"] = mlp_classifier(train, test, stats)
+        grid = BudgetGrid.of(space)
+        methods["majority design"] = within_budget(majority(train, test, RANKED), test, grid)
+        methods["nearest neighbours"] = within_budget(
+            nearest_neighbours(train, test, stats, RANKED, neighbours=RANKED), test, grid
+        )
+        methods["MLP classifier"] = within_budget(
+            mlp_classifier(train, test, stats, RANKED), test, grid
+        )
     for name, path in (extra_models or {}).items():
         methods[name] = recommender_candidates(path, test)
     return scorecards(methods, test, space, progress)

@@ -100,3 +100,18 @@ def test_methods_scored_together_get_the_scores_they_get_alone(frames, space):
     together = scorecards(methods, test, space)
     alone = [scorecard(name, test, space, c) for name, c in methods.items()]
     assert [c.to_dict() for c in together] == [c.to_dict() for c in alone]
+
+
+def test_the_budget_filter_keeps_the_first_fitting_designs_in_order(frames, space):
+    from models.decode import BudgetGrid
+    from models.evaluate import within_budget
+
+    _, test = frames
+    grid = BudgetGrid.of(space)
+    rows = test.iloc[:4].reset_index(drop=True).assign(power_budget_mw=np.nan)
+    smallest, biggest = int(np.argmin(grid.area_mm2)), space.size - 1
+    rows["area_budget_mm2"] = [grid.area_mm2[smallest], np.nan, grid.area_mm2[smallest], 1e-6]
+    ranked = np.array([[biggest, smallest, -1, smallest]] * 4)
+    kept = within_budget(ranked, rows, grid, k=2)
+    assert kept.tolist() == [[smallest, smallest], [biggest, smallest], [smallest, smallest],
+                             [-1, -1]]  # fmt: skip
