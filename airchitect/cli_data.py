@@ -108,11 +108,14 @@ def import_(
         str, typer.Option("--format", help="Input format: airchitect-v2.")
     ] = "airchitect-v2",
     shards: Annotated[int, typer.Option(help="Shards to write.")] = 1,
+    skip_degenerate: Annotated[
+        bool, typer.Option(help="Leave out (and count) conv rows whose kernel exceeds the input.")
+    ] = False,
 ) -> None:
     """Import a public dataset into this project's schema (with its own design space)."""
     if format != "airchitect-v2":
         _fail(f"--format must be one of airchitect-v2, got {format!r}")
     from data_gen.airchitect_v2 import import_v2
 
-    summary = import_v2(list(files), out, shards=shards)
+    summary = import_v2(list(files), out, shards=shards, skip_degenerate=skip_degenerate)
     _print_json(summary)

@@ -9,7 +9,8 @@ written as a GEMM (M=K, N=output pixels, K=C*R*S; same df, ConfigID and rewards)
 they would put one workload on both sides of the split. The
 rows are imported with ``airchitect import --format airchitect-v2`` (design = decoded ConfigID
 on the v2 space, dataflow as given), split 95/5 at random with seed 0 (a further 5 % of the 95
-is the validation set for early stopping), and a recommender is trained with the dataflow as a
+is the validation set for early stopping; the few rows whose kernel exceeds the input, which
+describe no layer, are left out), and a recommender is trained with the dataflow as a
 *given* knob: v2 asks for the best (#PE, buffer) of a layer *under* a dataflow. Every test row
 is then predicted at batch 1 and its top-1 (#PE, buffer) compared with the label's: exact
 ConfigID accuracy. The majority ConfigID of the training rows is reported beside it. Writes
@@ -72,7 +73,7 @@ def main() -> None:
         complete_rows(path, target)
         clean.append(target)
     data_dir, run_dir = work / "data", work / "run"
-    summary = import_v2(clean, data_dir)
+    summary = import_v2(clean, data_dir, skip_degenerate=True)
     config = TrainConfig(d_model=64, n_heads=4, encoder_layers=3, decoder_layers=1,
                          dim_feedforward=128, dropout=0.05, projection_dim=32, lr=2e-3,
                          max_epochs=args.epochs, patience=6, split="random",
@@ -95,6 +96,7 @@ def main() -> None:
     majority = values[np.argmax(counts)]
     result = {
         "csv": [str(p) for p in args.csv], "rows": summary["rows"],
+        "rows_skipped_degenerate": summary["rows_skipped_degenerate"],
         "rows_per_file": summary["rows_per_file"], "train_rows": len(train_rows),
         "val_rows": len(dm.frames["val"]), "test_rows": len(test),
         "config_id_accuracy": float((guess == truth).all(axis=1).mean()),

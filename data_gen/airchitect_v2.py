@@ -83,6 +83,11 @@ class V2FormatError(ValueError):
     """An AIrchitect v2 file does not parse; the message names the file, row and column."""
 
 
+class DegenerateLayer(V2FormatError):
+    """A conv row whose kernel is larger than its input: no output pixel, no layer. The
+    public release has a few (about 0.1 % of the conv file); ``skip_degenerate`` drops them."""
+
+
 # ---- ConfigID ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ConfigIdScheme:
@@ -214,8 +219,9 @@ def read_v2_csv(path: str | Path, scheme: str = DEFAULT_SCHEME) -> list[V2Row]:
     return _read(Path(path), scheme)[1]
 
 
-def _read(path: Path, scheme: str) -> tuple[str, list[V2Row]]:
-    """The file's kind (``conv``/``gemm``) and its rows."""
+def _read(path: Path, scheme: str, skipped: list[str] | None = None) -> tuple[str, list[V2Row]]:
+    """The file's kind (``conv``/``gemm``) and its rows; with ``skipped`` (a list), rows whose
+    kernel is larger than their input are left out and described there instead of raising."""
     _scheme(scheme)
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
@@ -229,7 +235,12 @@ def _read(path: Path, scheme: str) -> tuple[str, list[V2Row]]:
                 continue  # blank lines are not rows
             where = f"{path}: line {reader.line_num} (row {len(rows)})"
             values = _parse_cells(where, order, cells, scheme)
-            rows.append(_make_row(path, len(rows), reader.line_num, kind, values, where))
+            try:
+                rows.append(_make_row(path, len(rows), reader.line_num, kind, values, where))
+            except DegenerateLayer as exc:
+                if skipped is None:
+                    raise
+                skipped.append(str(exc))
     return kind, rows
 
 
@@ -329,7 +340,7 @@ def _make_row(
         for size, kernel, what in (("Y", "R", "height"), ("X", "S", "width")):
             out = dims[size] - dims[kernel] + 1
             if out < 1:
-                raise V2FormatError(
+                raise DegenerateLayer(
                     f"{where}, columns {size!r},{kernel!r}: output {what} {size}-{kernel}+1 = "
                     f"{out} < 1 ({size}={dims[size]}, {kernel}={dims[kernel]})"
                 )
@@ -404,16 +415,20 @@ def import_v2(
     shards: int = 1,
     top_k: int = 8,
     scheme: str = DEFAULT_SCHEME,
+    skip_degenerate: bool = False,
 ) -> dict[str, Any]:
     """Write AIrchitect v2 CSV files as a dataset in ``out_dir``; resumes an interrupted import.
 
     ``top_k`` is accepted for symmetry with generation; v2 files carry only the winner, so the
-    ``topk`` column stays empty. Every file is parsed before anything is written.
+    ``topk`` column stays empty. Every file is parsed before anything is written. A conv row
+    whose kernel exceeds its input is an error naming it, or with ``skip_degenerate`` is left
+    out and counted.
     """
     paths = [Path(p) for p in csv_paths]
     _check_args(paths, shards, top_k)
     _scheme(scheme)
-    files = {p.name: _read(p, scheme) for p in paths}
+    skipped: list[str] | None = [] if skip_degenerate else None
+    files = {p.name: _read(p, scheme, skipped) for p in paths}
     rows = [r for _, file_rows in files.values() for r in file_rows]
     space = v2_space()
     template = Manifest.new(space, _generator(paths, shards, scheme, space), [0] * shards)
@@ -424,7 +439,9 @@ def import_v2(
         part = rows[bounds[s] : bounds[s + 1]]
         writer.commit(s, [v2_row_to_row(r, space, s, scheme) for r in part])
     summary = _summary({name: kind for name, (kind, _) in files.items()}, rows, out_dir, scheme)
-    return summary | {"shards": shards, "shards_written": len(pending)}
+    return summary | {"shards": shards, "shards_written": len(pending),
+                      "rows_skipped_degenerate": len(skipped or []),
+                      "first_skipped": (skipped or [])[:3]}  # fmt: skip
 
 
 def _summary(

@@ -253,3 +253,16 @@ def test_reimport_resumes_and_a_changed_file_is_refused(tmp_path):
     with pytest.raises(ResumeError, match="file_sha256"):
         import_v2([changed], out, shards=2)
     assert (out / MANIFEST_NAME).read_bytes() == shards[MANIFEST_NAME]
+
+
+def test_a_kernel_larger_than_its_input_is_named_or_skipped_and_counted(tmp_path):
+    lines = CONV.read_text().splitlines()
+    bad = "86,50,8,8,9,9,eye,767,1000"  # Y=8 < R=9: no output row
+    src = tmp_path / "with_bad.csv"
+    src.write_text("\n".join([lines[0], lines[1], bad, *lines[2:]]) + "\n")
+    with pytest.raises(V2FormatError, match="line 3.*'Y','R'.*< 1"):
+        import_v2([src], tmp_path / "strict")
+    summary = import_v2([src], tmp_path / "lenient", skip_degenerate=True)
+    assert summary["rows_skipped_degenerate"] == 1
+    assert summary["rows"] == len(lines) - 1  # every good row of the fixture, and only those
+    assert "line 3" in summary["first_skipped"][0]
