@@ -22,7 +22,8 @@ from data_gen.manifest import Manifest
 from data_gen.schema import WorkloadSource, label_to_row
 from data_gen.workloads import Workload, parse_sources, workload_pool
 
-GENERATOR_VERSION = 1
+# 2: a workload's budgets come from (seed, workload index) alone, not from its shard's stream
+GENERATOR_VERSION = 2
 ROWS_PER_SHARD = 100  # small shards: balanced workers, fine progress, cheap resume after a kill
 
 
@@ -111,25 +112,40 @@ def sample_budget(rng: np.random.Generator, space_name: str) -> Budget:
                   power_mw=round(power, 1) if power else None)  # fmt: skip
 
 
-def _distinct_budgets(rng: np.random.Generator, config: GeneratorConfig) -> list[Budget]:
-    """Budgets for one workload, all different: two unconstrained draws would label the same
-    task twice."""
+def _distinct_budgets(
+    rng: np.random.Generator, config: GeneratorConfig, taken: set[Budget] = frozenset()
+) -> list[Budget]:
+    """Budgets for one workload, all different and none in ``taken``: two unconstrained draws
+    would label the same task twice."""
     budgets: list[Budget] = []
     while len(budgets) < config.budgets_per_workload:
         budget = sample_budget(rng, config.space)
-        if budget not in budgets:
+        if budget not in budgets and budget not in taken:
             budgets.append(budget)
+    return budgets
+
+
+def workload_budgets(config: GeneratorConfig, w: int, pool_size: int) -> list[Budget]:
+    """The budgets of the ``w``-th workload visit, drawn from (seed, w) alone.
+
+    So a workload whose rows straddle two shards gets the same budgets in both, and when the
+    pool wraps (visit w + pool_size is the same layer again) the later visit avoids every
+    budget of the earlier ones: otherwise an unconstrained budget would repeat a task."""
+    taken: set[Budget] = set()
+    for visit in range(w % pool_size, w + 1, pool_size):
+        rng = np.random.default_rng([config.seed, visit])
+        budgets = _distinct_budgets(rng, config, taken)
+        taken.update(budgets)
     return budgets
 
 
 def shard_tasks(config: GeneratorConfig, shard: int) -> list[tuple[Workload, list[Task]]]:
     """The (workload, tasks) pairs of one shard, rows in global order."""
     rows = shard_row_ranges(config)[shard]
-    rng = np.random.default_rng(config.shard_seeds()[shard])
     pool, per = _pool(config), config.rows_per_workload
     plan: list[tuple[Workload, list[Task]]] = []
     for w in range(rows.start // per, math.ceil(rows.stop / per)):
-        budgets = _distinct_budgets(rng, config)
+        budgets = workload_budgets(config, w, len(pool))
         tasks = [Task(b, o) for b in budgets for o in Objective]
         first, last = w * per, (w + 1) * per
         keep = tasks[max(0, rows.start - first) : per - max(0, last - rows.stop)]

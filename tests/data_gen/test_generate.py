@@ -108,8 +108,9 @@ def test_rows_are_distinct_tasks(tmp_path):
 
 
 def test_ctrl_c_stops_promptly_and_the_dataset_resumes(tmp_path):
+    # many small shards: on an idle machine all 40 of 10 rows finished before the signal
     cmd = [sys.executable, "-m", "airchitect", "generate", "--n", "400", "--space", "reduced",
-           "--workloads", "zoo", "--shards", "40", "--workers", "2", "--quiet", "--out",
+           "--workloads", "zoo", "--shards", "200", "--workers", "2", "--quiet", "--out",
            str(tmp_path)]  # fmt: skip
     proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -121,6 +122,22 @@ def test_ctrl_c_stops_promptly_and_the_dataset_resumes(tmp_path):
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "run the same command again to resume" in stderr
-    assert len(Manifest.load(tmp_path).shards) < 40
+    assert len(Manifest.load(tmp_path).shards) < 200
     subprocess.run(cmd, check=True)
     assert validate_dataset(tmp_path) == []
+
+
+def test_tasks_do_not_depend_on_the_shard_count_and_never_repeat(tmp_path):
+    """A workload split across shards keeps its budgets, and a layer the pool serves twice
+    never gets the same task twice (an unconstrained budget used to repeat)."""
+    from data_gen.generate import GeneratorConfig, shard_tasks
+
+    def tasks(shards: int) -> list[tuple]:
+        config = GeneratorConfig(n=1600, space="reduced", workloads="zoo", shards=shards)
+        return [(w.family, w.model, w.layer.name, t.budget, t.objective)
+                for s in range(config.n_shards) for w, ts in shard_tasks(config, s)
+                for t in ts]  # fmt: skip
+
+    one, many = tasks(1), tasks(130)
+    assert one == many
+    assert len(set(one)) == len(one) == 1600
