@@ -6,15 +6,16 @@ The CSVs are the release's ``dse_dataset/*_dataset_100k.csv`` (maestro-project/A
 or a prefix of them: a file cut mid-row (a partial download) keeps its complete rows only. Give
 the conv file *or* the gemm file, not both: row i of the gemm file is row i of the conv file
 written as a GEMM (M=K, N=output pixels, K=C*R*S; same df, ConfigID and rewards), so together
-they would put one workload on both sides of the split. The
-rows are imported with ``airchitect import --format airchitect-v2`` (design = decoded ConfigID
-on the v2 space, dataflow as given), split 95/5 at random with seed 0 (a further 5 % of the 95
-is the validation set for early stopping; the few rows whose kernel exceeds the input, which
-describe no layer, are left out), and a recommender is trained with the dataflow as a
-*given* knob: v2 asks for the best (#PE, buffer) of a layer *under* a dataflow. Every test row
-is then predicted at batch 1 and its top-1 (#PE, buffer) compared with the label's: exact
-ConfigID accuracy. The majority ConfigID of the training rows is reported beside it. Writes
-bench/results/airchitect_v2.json (temp file + rename) and prints a markdown table.
+they would put one workload on both sides of the split. The rows are imported with
+``airchitect import --format airchitect-v2`` (design = decoded ConfigID on the v2 space,
+dataflow as given), split 95/5 at random with seed 0 (a further 5 % of the 95 is the
+validation set for early stopping; the few rows whose kernel exceeds the input, which describe
+no layer, are left out), and a recommender with the shipped model's configuration is trained
+with the dataflow as a *given* knob: v2 asks for the best (#PE, buffer) of a layer *under* a
+dataflow. Every test row is then predicted at batch 1 and its top-1 (#PE, buffer) compared
+with the label's: exact ConfigID accuracy. The majority ConfigID of the training rows is
+reported beside it. Writes bench/results/airchitect_v2.json (temp file + rename) and prints a
+markdown table.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from data_gen.airchitect_v2 import import_v2
 from models.data import RecommenderDataModule
@@ -36,6 +38,7 @@ from models.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench/results/airchitect_v2.json"
+DEFAULT_CONFIG = ROOT / "models/configs/default.yaml"
 PUBLISHED = "a little over 70 % (AIrchitect v2 artefacts, same 95/5 split)"
 
 
@@ -74,11 +77,11 @@ def main() -> None:
         clean.append(target)
     data_dir, run_dir = work / "data", work / "run"
     summary = import_v2(clean, data_dir, skip_degenerate=True)
-    config = TrainConfig(d_model=64, n_heads=4, encoder_layers=3, decoder_layers=1,
-                         dim_feedforward=128, dropout=0.05, projection_dim=32, lr=2e-3,
-                         max_epochs=args.epochs, patience=6, split="random",
-                         test_fraction=0.05, val_fraction=0.05, seed=0,
-                         given_knobs=("dataflow",))  # fmt: skip
+    shipped = yaml.safe_load(DEFAULT_CONFIG.read_text())  # the shipped model's sizes and lr
+    config = TrainConfig.from_dict(shipped | {
+        "max_epochs": args.epochs, "patience": 6, "split": "random", "test_fraction": 0.05,
+        "val_fraction": 0.05, "seed": 0, "given_knobs": ("dataflow",),
+    })  # fmt: skip
     start = time.perf_counter()
     bundle = train(data_dir, run_dir, config)
     train_s = time.perf_counter() - start

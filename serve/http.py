@@ -647,15 +647,16 @@ def create_app(
         every layer (plain ``def``: CPU-bound, run in the threadpool). A request already
         answered is served from memory (header ``X-Airchitect-Cache: hit``)."""
         key = req.model_dump_json()
-        answer = cache.get(key)
+        answer, status = cache.get(key), "hit"
         if answer is None:
             found = _recommend(req)
-            answer = RecommendResponse.model_validate(found).model_dump_json().encode()
+            answer, status = (
+                RecommendResponse.model_validate(found).model_dump_json().encode(),
+                "miss",
+            )
             cache.put(key, answer)
-            return Response(answer, media_type="application/json",
-                            headers={"X-Airchitect-Cache": "miss"})  # fmt: skip
         return Response(answer, media_type="application/json",
-                        headers={"X-Airchitect-Cache": "hit"})  # fmt: skip
+                        headers={"X-Airchitect-Cache": status})  # fmt: skip
 
     def _recommend(req: RecommendRequest) -> dict[str, Any]:
         network = build_network(req, max_layers)

@@ -110,6 +110,12 @@ QUERY_DIMS = ("n", "k", "c", "p", "q", "r", "s", "stride", "dilation", "groups",
               "precision_bytes", "macs")  # fmt: skip
 
 
+def budget_columns(budget: Budget, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Area and power budget columns of ``n`` rows; NaN where that axis is unconstrained."""
+    return tuple(np.full(n, np.nan if v is None else float(v))
+                 for v in (budget.area_mm2, budget.power_mw))  # fmt: skip
+
+
 def query_columns(
     layers: tuple[Layer, ...], budget: Budget, objective: Objective
 ) -> dict[str, np.ndarray]:
@@ -119,8 +125,7 @@ def query_columns(
     columns = {name: np.array([getattr(x, name) for x in layers], dtype=np.float64)
                for name in QUERY_DIMS}  # fmt: skip
     columns["op"] = np.array([x.op.value for x in layers], dtype=object)
-    for name, value in (("area_budget_mm2", budget.area_mm2), ("power_budget_mw", budget.power_mw)):
-        columns[name] = np.full(n, np.nan if value is None else float(value))
+    columns["area_budget_mm2"], columns["power_budget_mw"] = budget_columns(budget, n)
     columns["objective"] = np.full(n, objective.value, dtype=object)
     return columns
 
@@ -212,9 +217,7 @@ class RecommendService:
             asks.append(([lp[heavy] for lp in log_probs], 1))
         pool = _Pool()
         for layer_log_probs, k in asks:
-            rows = len(layer_log_probs[0])
-            area = np.full(rows, np.nan if budget.area_mm2 is None else budget.area_mm2)
-            power = np.full(rows, np.nan if budget.power_mw is None else budget.power_mw)
+            area, power = budget_columns(budget, len(layer_log_probs[0]))
             flat, _ = top_k_within_budget(layer_log_probs, k, self.budget_grid, area, power)
             for f in flat[flat >= 0]:
                 pool.add(int(f), "decoder")
