@@ -49,6 +49,11 @@ def train(
         list[str] | None,
         typer.Option(help="A knob the user fixes (e.g. dataflow): an input, not a prediction."),
     ] = None,
+    near_optimal_rtol: Annotated[
+        float | None,
+        typer.Option(help="Runners-up within this relative cost of the label also count as "
+                          "right answers (default 0: the label only)."),
+    ] = None,
     stream: Annotated[bool, typer.Option(help="Stream shards (data larger than memory).")] = False,
     accelerator: Accelerator = "cpu",
     devices: Devices = "1",
@@ -65,7 +70,7 @@ def train(
         torch.set_num_threads(1)  # shared cores: parallelism comes from processes
     fields = _config_file(config) if config else {}
     flags = {"split": split, "max_epochs": epochs, "batch_size": batch_size, "lr": lr,
-             "contrastive": contrastive, "seed": seed,
+             "contrastive": contrastive, "seed": seed, "near_optimal_rtol": near_optimal_rtol,
              "given_knobs": tuple(given_knob) if given_knob else None}  # fmt: skip
     fields |= {k: v for k, v in flags.items() if v is not None}
     fields |= {"stream": stream, "accelerator": accelerator, "devices": _devices(devices),

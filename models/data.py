@@ -29,7 +29,7 @@ from airchitect.space.hardware import HARDWARE_KNOBS, Dataflow, HardwareBatch
 from airchitect.space.space import DesignSpace
 from data_gen.dataset import iter_batches, read_dataset
 from data_gen.manifest import Manifest
-from data_gen.schema import WORKLOAD_DIM_COLUMNS
+from data_gen.schema import TOPK_COLUMN, WORKLOAD_DIM_COLUMNS
 from models.features import (
     INPUT_COLUMNS,
     FeatureStats,
@@ -43,10 +43,14 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 KEY_COLUMNS: tuple[str, ...] = ("family", "model", "layer_name", "op", *WORKLOAD_DIM_COLUMNS)
 COLUMNS: tuple[str, ...] = tuple(
     dict.fromkeys(
-        ("row_id", *KEY_COLUMNS, *INPUT_COLUMNS, "found", "hw_index", *HARDWARE_KNOBS, "score")
+        ("row_id", *KEY_COLUMNS, *INPUT_COLUMNS, "found", "hw_index", *HARDWARE_KNOBS, "score",
+         TOPK_COLUMN)  # fmt: skip
     )
 )
 STREAM_CHUNK = 8192  # rows read per shard batch when streaming
+#: Designs per row in a near-optimal set: the winner and up to 8 runners-up (the generator's
+#: default ``top_k``). Fixed, so streamed batches stack to the same shape.
+NEAR_OPTIMAL_SLOTS = 9
 
 
 # ---- splits --------------------------------------------------------------------------------------
@@ -123,19 +127,52 @@ def knob_targets(frame: pd.DataFrame, space: DesignSpace) -> np.ndarray:
     return idx
 
 
+def near_optimal_targets(
+    frame: pd.DataFrame, space: DesignSpace, rtol: float, slots: int = NEAR_OPTIMAL_SLOTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every design of a row scoring within ``rtol`` of its label: index vectors
+    `int64 (B, slots, J)` and a mask `bool (B, slots)`.
+
+    Slot 0 is the label; then the row's runners-up (``topk``, best first) whose score is at most
+    ``score * (1 + rtol)``. Each is as right an answer as the label: regret at most ``1 + rtol``,
+    and it fits the row's budget (the labellers only rank designs that fit). Unused slots repeat
+    the label and are masked out. Rows without runners-up (imported data) keep the label alone.
+    """
+    flat = np.repeat(frame["hw_index"].to_numpy(dtype=np.int64)[:, None], slots, axis=1)
+    mask = np.zeros(flat.shape, dtype=bool)
+    mask[:, 0] = True
+    topk = frame[TOPK_COLUMN] if TOPK_COLUMN in frame else [()] * len(frame)
+    for i, (score, runners) in enumerate(zip(frame["score"].to_numpy(), topk, strict=True)):
+        limit = float(score) * (1.0 + rtol)
+        near = [int(c["hw_index"]) for c in (runners if runners is not None else ())
+                if float(c["score"]) <= limit][: slots - 1]  # fmt: skip
+        flat[i, 1 : 1 + len(near)] = near
+        mask[i, 1 : 1 + len(near)] = True
+    return space.unflat_index(flat.reshape(-1)).reshape(*flat.shape, -1), mask
+
+
 def encode_rows(
-    frame: pd.DataFrame, stats: FeatureStats, cost_stats: dict[str, Any], space: DesignSpace
+    frame: pd.DataFrame,
+    stats: FeatureStats,
+    cost_stats: dict[str, Any],
+    space: DesignSpace,
+    near_optimal_rtol: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Tensors of a frame: ``ids``/``values`` `(B, T)`, ``knobs`` `(B, J)`, ``hw_index`` and
-    ``log_cost`` `(B,)`."""
+    ``log_cost`` `(B,)`; with ``near_optimal_rtol > 0`` also ``near_knobs`` `(B, S, J)` and
+    ``near_mask`` `(B, S)` (:func:`near_optimal_targets`)."""
     ids, values = encode_features(frame, stats)
-    return {
+    out = {
         "ids": torch.from_numpy(ids),
         "values": torch.from_numpy(values),
         "knobs": torch.from_numpy(knob_targets(frame, space)),
         "hw_index": torch.from_numpy(frame["hw_index"].to_numpy(dtype=np.int64, copy=True)),
         "log_cost": torch.from_numpy(normalise_cost(frame, cost_stats)),
     }
+    if near_optimal_rtol > 0:
+        near, mask = near_optimal_targets(frame, space, near_optimal_rtol)
+        out |= {"near_knobs": torch.from_numpy(near), "near_mask": torch.from_numpy(mask)}
+    return out
 
 
 class TensorBatches(Dataset):
@@ -177,7 +214,8 @@ class StreamedRows(IterableDataset):
         rng = np.random.default_rng([m.seed, self.epoch])
         self.epoch += 1
         for frame in m.iter_split_frames(self.split, part, parts):
-            tensors = encode_rows(frame, m.feature_stats, m.cost_stats, m.space)
+            tensors = encode_rows(frame, m.feature_stats, m.cost_stats, m.space,
+                                  m.near_optimal_rtol)  # fmt: skip
             order = rng.permutation(len(frame)) if self.shuffle else np.arange(len(frame))
             for start in range(0, len(order), m.batch_size):
                 index = torch.from_numpy(order[start : start + m.batch_size])
@@ -215,9 +253,13 @@ class RecommenderDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         stats_rows: int = 1_000_000,
         given_knobs: tuple[str, ...] = (),
+        near_optimal_rtol: float = 0.0,
     ) -> None:
         super().__init__()
         parse_split(split)  # fail before any reading
+        if not near_optimal_rtol >= 0:
+            raise ValueError(f"near_optimal_rtol must be >= 0, got {near_optimal_rtol!r}")
+        self.near_optimal_rtol = float(near_optimal_rtol)
         self.data_dir, self.split = Path(data_dir), split
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
         self.batch_size, self.stream, self.num_workers = batch_size, stream, num_workers
@@ -266,7 +308,8 @@ class RecommenderDataModule(pl.LightningDataModule):
         if len(self.frames["val"]) == 0:
             raise ValueError(f"{self.data_dir}: no validation rows; too few workloads to split")
         self.tensors = {
-            s: encode_rows(f, self.feature_stats, self.cost_stats, self.space)
+            s: encode_rows(f, self.feature_stats, self.cost_stats, self.space,
+                           self.near_optimal_rtol)
             for s, f in self.frames.items()
         }
 

@@ -3,6 +3,10 @@
 loss = sum over knobs (ordinal BCE or cross-entropy) + ``w_cost`` * MSE(normalised log cost)
        + ``w_con`` * SupCon(projections)   [only with ``contrastive=True``]
 
+With near-optimal sets in the batch (``near_knobs``/``near_mask``, see
+``models.data.near_optimal_targets``), the knob term is the set's negative log likelihood: each
+near-optimal design's knob loss weighted by its share of the model's probability of the set.
+
 The contrastive term is always computed and logged (``*/supcon``) so runs with and without the
 contrastive stage can be compared, but only enters the loss when enabled.
 """
@@ -16,9 +20,9 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
-from models.losses import positive_mask, supcon_loss
+from models.losses import near_optimal_weights, positive_mask, supcon_loss
 from models.network import Recommender, RecommenderConfig
-from models.ordinal import ordinal_decode, ordinal_loss
+from models.ordinal import ordinal_decode, ordinal_log_probs, ordinal_loss
 
 SCHEDULES = ("cosine", "onecycle", "constant")
 
@@ -47,6 +51,7 @@ class RecommenderModule(pl.LightningModule):
         soft_positives: bool = False,
         schedule: str = "cosine",
         warmup_fraction: float = 0.05,
+        near_optimal_rtol: float = 0.0,
     ) -> None:
         super().__init__()
         if schedule not in SCHEDULES:
@@ -61,20 +66,44 @@ class RecommenderModule(pl.LightningModule):
         return self.model(ids, values)
 
     def _knob_loss(self, logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+        """Per-row loss `(B,)` of one knob's logits against targets ``y`` `(B,)`."""
         if kind == "ordinal":
-            return ordinal_loss(logits, y)
-        return F.cross_entropy(logits.float(), y)
+            return ordinal_loss(logits, y, reduction="none")
+        return F.cross_entropy(logits.float(), y, reduction="none")
+
+    def _label_loss(self, logits: list[torch.Tensor], knobs: torch.Tensor) -> torch.Tensor:
+        """Sum over knobs of the mean loss against the label's index vector ``knobs`` `(B, J)`."""
+        kinds = self.config.knob_kinds
+        per_knob = [self._knob_loss(x, knobs[:, j], kind).mean()
+                    for j, (x, kind) in enumerate(zip(logits, kinds, strict=True))]  # fmt: skip
+        return torch.stack(per_knob).sum()
+
+    def _near_optimal_loss(
+        self, logits: list[torch.Tensor], near: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Set loss over near-optimal designs ``near`` `(B, S, J)` (``mask`` `(B, S)`)."""
+        b, s, _ = near.shape
+        losses, log_probs = [], []
+        for j, (x, kind) in enumerate(zip(logits, self.config.knob_kinds, strict=True)):
+            y = near[:, :, j]  # (B, S)
+            rows = x.unsqueeze(1).expand(b, s, x.shape[-1]).reshape(b * s, -1)
+            losses.append(self._knob_loss(rows, y.reshape(-1), kind).view(b, s))
+            lp = ordinal_log_probs(x) if kind == "ordinal" else F.log_softmax(x.float(), dim=-1)
+            log_probs.append(lp.gather(1, y))  # (B, S)
+        weights = near_optimal_weights(torch.stack(log_probs).sum(0), mask)  # (B, S)
+        return (weights * torch.stack(losses).sum(0)).sum(dim=-1).mean()
 
     def compute_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Loss terms and metrics of a batch (``loss`` is the one to minimise)."""
         hp, kinds = self.hparams, self.config.knob_kinds
         out = self.model(batch["ids"], batch["values"])
         knobs = batch["knobs"]  # (B, J)
-        per_knob = [
-            self._knob_loss(x, knobs[:, j], kind)
-            for j, (x, kind) in enumerate(zip(out["knob_logits"], kinds, strict=True))
-        ]
-        knob_loss = torch.stack(per_knob).sum()
+        if "near_knobs" in batch:
+            knob_loss = self._near_optimal_loss(
+                out["knob_logits"], batch["near_knobs"], batch["near_mask"]
+            )
+        else:
+            knob_loss = self._label_loss(out["knob_logits"], knobs)
         cost = F.mse_loss(out["log_cost"].float(), batch["log_cost"].float())
         positives = positive_mask(batch["hw_index"], knobs, hp.soft_positives, self.ordinal_knobs)
         con = supcon_loss(out["projection"], positives, hp.temperature)
@@ -82,9 +111,13 @@ class RecommenderModule(pl.LightningModule):
         # still in the graph (distributed training rejects unused parameters)
         w_con = hp.w_con if hp.contrastive else 0.0
         loss = knob_loss + hp.w_cost * cost + w_con * con
-        correct = knob_predictions(out["knob_logits"], kinds) == knobs  # (B, J)
+        predicted = knob_predictions(out["knob_logits"], kinds)  # (B, J)
+        correct = predicted == knobs
         metrics = {"loss": loss, "knob_loss": knob_loss, "cost_mse": cost, "supcon": con}
         metrics["exact_acc"] = correct.all(dim=-1).float().mean()
+        if "near_knobs" in batch:  # the prediction is one of the row's near-optimal designs
+            hit = (predicted.unsqueeze(1) == batch["near_knobs"]).all(-1) & batch["near_mask"]
+            metrics["near_acc"] = hit.any(dim=-1).float().mean()
         for j, name in enumerate(self._knob_names()):
             metrics[f"acc_{name}"] = correct[:, j].float().mean()
         return metrics

@@ -57,3 +57,16 @@ def supcon_loss(
     n_anchors = has_pos.sum()
     total = torch.where(has_pos, per_anchor, torch.zeros_like(per_anchor)).sum()
     return total / n_anchors.clamp_min(1) + 0.0 * z.sum()
+
+
+def near_optimal_weights(joint_log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each near-optimal design's share `(B, S)` of the model's probability of the row's set.
+
+    ``joint_log_probs`` `(B, S)` is the model's log probability of each design, ``mask`` `(B, S)`
+    which slots hold one (slot 0, the label, always does). Detached: these are the weights of
+    the set's negative log likelihood gradient, ``-grad log sum_s p_s = sum_s w_s (-grad log
+    p_s)``, so a loss ``sum_s w_s * nll_s`` trains towards whichever near-optimal design the
+    model already prefers instead of splitting it between equally good answers.
+    """
+    masked = joint_log_probs.detach().float().masked_fill(~mask, float("-inf"))
+    return torch.softmax(masked, dim=-1)

@@ -48,13 +48,18 @@ def ordinal_log_probs(logits: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
     return torch.log(probs.clamp_min(eps))
 
 
-def ordinal_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy summed over the K-1 thresholds, averaged over rows.
+def ordinal_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Binary cross-entropy summed over the K-1 thresholds; averaged over rows, or per row
+    `(B,)` with ``reduction="none"``.
 
     Summing (as CORAL does) keeps the scale comparable to a K-way cross-entropy.
     """
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     if logits.shape[-1] == 0:  # a one-value knob: nothing to learn
-        return logits.sum() * 0.0
-    target = ordinal_encode(y, logits.shape[-1] + 1)
-    bce = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
-    return bce.sum(dim=-1).mean()
+        per_row = logits.sum(dim=-1) * 0.0
+    else:
+        target = ordinal_encode(y, logits.shape[-1] + 1)
+        bce = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
+        per_row = bce.sum(dim=-1)
+    return per_row.mean() if reduction == "mean" else per_row

@@ -79,6 +79,9 @@ class TrainConfig:
     w_cost: float = 0.5
     temperature: float = 0.1
     soft_positives: bool = False
+    # > 0: runners-up within this relative score of the label count as right answers too; the
+    # knob loss becomes -log P(the model produces any of them) (models.losses.near_optimal_nll)
+    near_optimal_rtol: float = 0.0
     # data
     seed: int = 0
     split: str = "random"
@@ -96,6 +99,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.given_knobs = tuple(str(k) for k in self.given_knobs)
+        if not (isinstance(self.near_optimal_rtol, int | float) and self.near_optimal_rtol >= 0):
+            raise ValueError(f"near_optimal_rtol must be a number >= 0 (0: the label only), "
+                             f"got {self.near_optimal_rtol!r}")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -118,7 +124,7 @@ class TrainConfig:
 
 def build_module(config: TrainConfig, model_config: RecommenderConfig) -> RecommenderModule:
     keys = ("lr", "weight_decay", "contrastive", "w_con", "w_cost", "temperature",
-            "soft_positives", "schedule")  # fmt: skip
+            "soft_positives", "schedule", "near_optimal_rtol")  # fmt: skip
     return RecommenderModule(model_config.to_dict(), **{k: getattr(config, k) for k in keys})
 
 
@@ -175,7 +181,7 @@ def make_datamodule(
         data_dir, split=config.split, val_fraction=config.val_fraction,
         test_fraction=config.test_fraction, seed=config.seed, batch_size=config.batch_size,
         stream=config.stream, num_workers=config.num_workers, given_knobs=config.given_knobs,
-        **kwargs,
+        near_optimal_rtol=config.near_optimal_rtol, **kwargs,
     )  # fmt: skip
 
 

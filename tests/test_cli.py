@@ -502,3 +502,10 @@ def test_the_shipped_training_config_is_a_valid_train_config() -> None:
 
     data = yaml.safe_load((Path(__file__).parents[1] / "models/configs/default.yaml").read_text())
     assert TrainConfig(**data).d_model == data["d_model"]
+
+
+def test_train_refuses_a_negative_near_optimal_rtol(tmp_path) -> None:
+    result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                                 "--near-optimal-rtol", "-0.5"])  # fmt: skip
+    assert_user_error(result, "near_optimal_rtol", ">= 0")
+    assert not (tmp_path / "r").exists()

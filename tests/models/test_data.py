@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from models.data import RecommenderDataModule, StreamedRows, workload_keys
+from models.data import NEAR_OPTIMAL_SLOTS, RecommenderDataModule, StreamedRows, workload_keys
 
 
 def split_ids(dm: RecommenderDataModule) -> dict[str, set[str]]:
@@ -92,3 +92,29 @@ def test_stream_yields_the_same_rows(dataset_dir: Path) -> None:
     assert sorted(shuffled["hw_index"].tolist()) == sorted(
         memory.tensors["train"]["hw_index"].tolist()
     )
+
+
+@pytest.mark.parametrize("rtol", [1e-6, 0.05, 10.0])
+def test_near_optimal_sets_hold_the_label_and_every_runner_up_within_rtol(
+    dataset_dir: Path, rtol: float
+) -> None:
+    dm = RecommenderDataModule(dataset_dir, near_optimal_rtol=rtol)
+    dm.setup()
+    frame, t = dm.frames["train"], dm.tensors["train"]
+    near, mask = t["near_knobs"].numpy(), t["near_mask"].numpy()
+    assert near.shape[:2] == mask.shape == (len(frame), NEAR_OPTIMAL_SLOTS)
+    assert mask[:, 0].all() and np.array_equal(near[:, 0], t["knobs"].numpy())
+    for i, (score, runners) in enumerate(zip(frame["score"], frame["topk"], strict=True)):
+        want = [r["hw_index"] for r in runners if r["score"] <= score * (1 + rtol)]
+        got = dm.space.flat_index(near[i][mask[i]]).tolist()
+        assert got == [frame["hw_index"][i], *want][:NEAR_OPTIMAL_SLOTS]
+    if rtol == 10.0:  # every runner-up of the generator's 8 counts
+        assert mask.sum(1).max() == NEAR_OPTIMAL_SLOTS
+
+
+def test_without_rtol_rows_carry_no_near_optimal_set(dataset_dir: Path) -> None:
+    dm = RecommenderDataModule(dataset_dir)
+    dm.setup()
+    assert "near_knobs" not in dm.tensors["train"]
+    with pytest.raises(ValueError, match="near_optimal_rtol"):
+        RecommenderDataModule(dataset_dir, near_optimal_rtol=-0.1)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from models.losses import positive_mask, supcon_loss
+from models.losses import near_optimal_weights, positive_mask, supcon_loss
 
 
 def test_positive_mask_excludes_self_and_matches_hw_index() -> None:
@@ -65,3 +65,30 @@ def test_stable_at_low_temperature_and_half_precision() -> None:
     loss = supcon_loss(z, positive_mask(labels), temperature=0.01)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
+
+
+def test_near_optimal_weights_share_the_set_and_ignore_empty_slots() -> None:
+    log_p = torch.log(torch.tensor([[0.2, 0.6, 0.1], [0.3, 0.3, 0.3]]))
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    w = near_optimal_weights(log_p, mask)
+    assert torch.allclose(w[0], torch.tensor([0.25, 0.75, 0.0]))
+    assert torch.allclose(w[1], torch.tensor([1.0, 0.0, 0.0]))
+
+
+def test_weighted_nll_has_the_gradient_of_the_set_likelihood() -> None:
+    """sum_s w_s * (-log p_s) and -log sum_s p_s differ in value but not in gradient."""
+    torch.manual_seed(0)
+    logits = torch.randn(4, 2, 5, requires_grad=True)  # 4 rows, 2 categorical knobs
+    near = torch.randint(0, 5, (4, 3, 2))  # 3 designs per row
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0], [1, 1, 0], [1, 0, 1]], dtype=torch.bool)
+
+    def design_log_probs() -> torch.Tensor:
+        lp = F.log_softmax(logits, dim=-1)  # (4, 2, 5)
+        return sum(lp[:, j].gather(1, near[:, :, j]) for j in range(2))  # (4, 3)
+
+    exact = -torch.logsumexp(design_log_probs().masked_fill(~mask, float("-inf")), dim=1).sum()
+    (want,) = torch.autograd.grad(exact, logits)
+    lp = design_log_probs()
+    weighted = -(near_optimal_weights(lp, mask) * lp).sum()
+    (got,) = torch.autograd.grad(weighted, logits)
+    assert torch.allclose(got, want, atol=1e-6)

@@ -177,3 +177,32 @@ def test_a_model_with_a_given_knob_names_it_when_it_is_missing_or_off_grid(
 def test_a_given_knob_must_be_a_knob_of_the_space(dataset_dir: Path) -> None:
     with pytest.raises(ValueError, match="given_knobs.*allowed"):
         RecommenderDataModule(dataset_dir, given_knobs=("clock_mhz",))
+
+
+# ---- near-optimal sets ---------------------------------------------------------------------------
+def test_a_set_holding_only_the_label_gives_the_label_loss(dataset_dir: Path) -> None:
+    from models.lightning_module import RecommenderModule
+
+    dm = RecommenderDataModule(dataset_dir, batch_size=64, near_optimal_rtol=0.05)
+    config = TrainConfig(**TINY).model_fields(dm.model_dims())
+    batch = next(iter(dm.train_dataloader()))
+    torch.manual_seed(0)
+    module = RecommenderModule(config.to_dict()).eval()  # no dropout: two passes must agree
+    label_only = {k: v for k, v in batch.items() if not k.startswith("near_")}
+    alone = batch | {"near_mask": torch.zeros_like(batch["near_mask"])}
+    alone["near_mask"][:, 0] = True
+    want = module.compute_losses(label_only)["knob_loss"]
+    assert torch.allclose(module.compute_losses(alone)["knob_loss"], want)
+    full = module.compute_losses(batch)
+    assert full["near_acc"] >= full["exact_acc"]
+
+
+def test_training_on_near_optimal_sets_hits_them(dataset_dir: Path, tmp_path: Path) -> None:
+    config = TrainConfig(max_epochs=3, near_optimal_rtol=0.05, **TINY)
+    bundle = train(dataset_dir, tmp_path, config)
+    assert load_bundle(bundle)[1]["train_config"]["near_optimal_rtol"] == 0.05
+    log = pd.read_csv(tmp_path / "logs" / "metrics.csv")
+    val = log.dropna(subset=["val/near_acc"])
+    assert (val["val/near_acc"] >= val["val/exact_acc"]).all()
+    losses = log["train/knob_loss"].dropna().to_numpy()
+    assert losses[-1] < losses[0]
