@@ -31,6 +31,20 @@ def test_bundle_holds_every_file_and_describes_itself(bundle_dir: Path) -> None:
     assert not list(bundle_dir.parent.glob(".*tmp*"))  # the temporary directory is gone
 
 
+def test_every_attention_block_exports_as_one_fused_node(bundle_dir: Path, serve_run: Path) -> None:
+    import onnx
+
+    from models.bundle import load_bundle
+    from serve.bundle import ONNX_NAME
+
+    config = load_bundle(serve_run / "model.pt")[1]["model_config"]
+    # encoder self-attention, decoder self- and cross-attention
+    blocks = config["encoder_layers"] + 2 * config["decoder_layers"]
+    ops = [n.op_type for n in onnx.load(bundle_dir / ONNX_NAME).graph.node]
+    assert ops.count("Attention") == blocks
+    assert "Softmax" not in ops  # no attention left decomposed into matmuls and a softmax
+
+
 def test_onnx_matches_torch_within_1e4(bundle_dir: Path, serve_run: Path, frame) -> None:
     torch_out = Predictor(serve_run / "model.pt").outputs(frame)
     onnx_out = OnnxPredictor(bundle_dir).outputs(frame)
