@@ -41,11 +41,9 @@ from models.features import (
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 KEY_COLUMNS: tuple[str, ...] = ("family", "model", "layer_name", "op", *WORKLOAD_DIM_COLUMNS)
+_LABEL_COLUMNS = ("found", "hw_index", *HARDWARE_KNOBS, "score", TOPK_COLUMN)
 COLUMNS: tuple[str, ...] = tuple(
-    dict.fromkeys(
-        ("row_id", *KEY_COLUMNS, *INPUT_COLUMNS, "found", "hw_index", *HARDWARE_KNOBS, "score",
-         TOPK_COLUMN)  # fmt: skip
-    )
+    dict.fromkeys(("row_id", *KEY_COLUMNS, *INPUT_COLUMNS, *_LABEL_COLUMNS))
 )
 STREAM_CHUNK = 8192  # rows read per shard batch when streaming
 #: Designs per row in a near-optimal set: the winner and up to 8 runners-up (the generator's
@@ -308,8 +306,9 @@ class RecommenderDataModule(pl.LightningDataModule):
         if len(self.frames["val"]) == 0:
             raise ValueError(f"{self.data_dir}: no validation rows; too few workloads to split")
         self.tensors = {
-            s: encode_rows(f, self.feature_stats, self.cost_stats, self.space,
-                           self.near_optimal_rtol)
+            s: encode_rows(
+                f, self.feature_stats, self.cost_stats, self.space, self.near_optimal_rtol
+            )
             for s, f in self.frames.items()
         }
 

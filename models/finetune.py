@@ -141,7 +141,10 @@ class FixedStatsDataModule(RecommenderDataModule):
             sample = train.sample(n=self.max_rows, random_state=self.seed).sort_index()
             self.frames["train"] = sample.reset_index(drop=True)
             self.tensors["train"] = encode_rows(
-                self.frames["train"], self.feature_stats, self.cost_stats, self.space,
+                self.frames["train"],
+                self.feature_stats,
+                self.cost_stats,
+                self.space,
                 self.near_optimal_rtol,
             )
 

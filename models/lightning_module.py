@@ -52,6 +52,7 @@ class RecommenderModule(pl.LightningModule):
         schedule: str = "cosine",
         warmup_fraction: float = 0.05,
         near_optimal_rtol: float = 0.0,
+        near_optimal_label_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if schedule not in SCHEDULES:
@@ -102,6 +103,9 @@ class RecommenderModule(pl.LightningModule):
             knob_loss = self._near_optimal_loss(
                 out["knob_logits"], batch["near_knobs"], batch["near_mask"]
             )
+            a = hp.near_optimal_label_weight
+            if a > 0:  # keep a preference for the label itself among near-optimal designs
+                knob_loss = (1 - a) * knob_loss + a * self._label_loss(out["knob_logits"], knobs)
         else:
             knob_loss = self._label_loss(out["knob_logits"], knobs)
         cost = F.mse_loss(out["log_cost"].float(), batch["log_cost"].float())

@@ -80,8 +80,11 @@ class TrainConfig:
     temperature: float = 0.1
     soft_positives: bool = False
     # > 0: runners-up within this relative score of the label count as right answers too; the
-    # knob loss becomes -log P(the model produces any of them) (models.losses.near_optimal_nll)
+    # knob loss becomes -log P(the model gives any of them) (models.losses.near_optimal_weights)
     near_optimal_rtol: float = 0.0
+    # share of that knob loss kept on the label alone (the smallest chip among equals), so the
+    # model still prefers it when several near-optimal designs are about equally likely
+    near_optimal_label_weight: float = 0.0
     # data
     seed: int = 0
     split: str = "random"
@@ -102,6 +105,9 @@ class TrainConfig:
         if not (isinstance(self.near_optimal_rtol, int | float) and self.near_optimal_rtol >= 0):
             raise ValueError(f"near_optimal_rtol must be a number >= 0 (0: the label only), "
                              f"got {self.near_optimal_rtol!r}")  # fmt: skip
+        if not 0 <= self.near_optimal_label_weight <= 1:
+            raise ValueError(f"near_optimal_label_weight must be in [0, 1], "
+                             f"got {self.near_optimal_label_weight!r}")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -124,7 +130,8 @@ class TrainConfig:
 
 def build_module(config: TrainConfig, model_config: RecommenderConfig) -> RecommenderModule:
     keys = ("lr", "weight_decay", "contrastive", "w_con", "w_cost", "temperature",
-            "soft_positives", "schedule", "near_optimal_rtol")  # fmt: skip
+            "soft_positives", "schedule", "near_optimal_rtol",
+            "near_optimal_label_weight")  # fmt: skip
     return RecommenderModule(model_config.to_dict(), **{k: getattr(config, k) for k in keys})
 
 

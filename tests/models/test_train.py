@@ -195,6 +195,9 @@ def test_a_set_holding_only_the_label_gives_the_label_loss(dataset_dir: Path) ->
     assert torch.allclose(module.compute_losses(alone)["knob_loss"], want)
     full = module.compute_losses(batch)
     assert full["near_acc"] >= full["exact_acc"]
+    label_only_weight = RecommenderModule(config.to_dict(), near_optimal_label_weight=1.0)
+    label_only_weight.load_state_dict(module.state_dict())
+    assert torch.allclose(label_only_weight.eval().compute_losses(batch)["knob_loss"], want)
 
 
 def test_training_on_near_optimal_sets_hits_them(dataset_dir: Path, tmp_path: Path) -> None:
