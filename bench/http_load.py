@@ -5,13 +5,13 @@ Run: ``.venv/bin/python bench/http_load.py [--bundle serve/bundles/default] [--c
 ``python -m serve.http`` on a free loopback port in a subprocess (``--workers`` processes,
 answer cache off unless ``--cache-size``, access log off), waits for ``/v1/health``, then
 ``--clients`` concurrent asyncio clients (httpx.AsyncClient, one connection each; closed loop,
-or pausing ``--think-ms`` between answer and next request, like people) send single-layer
-``POST /v1/recommend`` requests, cycling through a seeded pool of varied layers (conv, fc,
-gemm), budgets (none, area, power, both) and objectives, until ``--seconds`` have passed or
-``--requests`` have been sent. Reports requests/s, p50/p90/p99 latency (client side, queueing
-included) and the server's own compute time, counts 4xx answers as ``rejected`` and 5xx or
-transport failures as ``errors``, writes bench/results/http_load.json (temp file + rename) and
-prints a markdown row. Client and server share this machine's cores.
+or pausing a random think time of mean ``--think-ms`` between answer and next request, like
+people) send single-layer ``POST /v1/recommend`` requests, cycling through a seeded pool of
+varied layers (conv, fc, gemm), budgets (none, area, power, both) and objectives, until
+``--seconds`` have passed or ``--requests`` have been sent. Reports requests/s, p50/p90/p99
+latency (client side, queueing included) and the server's own compute time, counts 4xx answers
+as ``rejected`` and 5xx or transport failures as ``errors``, writes bench/results/http_load.json
+(temp file + rename) and prints a markdown row. Client and server share this machine's cores.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import numpy as np
 from serve.bundle import DEFAULT_BUNDLE, BundleError, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
+THINK_SEED = 0  # the think times are seeded, so runs are comparable
 HEADER = ("| clients | think ms | workers | cache | requests | cache hits | req/s | p50 ms "
           "| p90 ms | p99 ms | server p50 ms | rejected | errors |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
@@ -118,7 +119,9 @@ def stop_server(proc: subprocess.Popen) -> None:
 async def load(url: str, bodies: list[dict], clients: int, seconds: float,
                requests: int | None, think_s: float = 0.0) -> dict[str, Any]:  # fmt: skip
     """Run the clients; per request its latency, status and the server's compute time. Each
-    client waits ``think_s`` between its answer and its next request (0: closed loop)."""
+    client waits a think time between its answer and its next request: exponential with mean
+    ``think_s`` (0: closed loop). Random, not fixed, as a load tester's user model has it: with
+    a fixed pause, clients that start together stay in step and arrive in bursts."""
     latencies: list[float] = []
     server_ms: list[float] = []
     counts = {"ok": 0, "rejected": 0, "errors": 0, "cache_hits": 0}
@@ -133,11 +136,12 @@ async def load(url: str, bodies: list[dict], clients: int, seconds: float,
 
         async def client(i: int) -> None:
             nonlocal sent
+            pauses = np.random.default_rng([THINK_SEED, i])
             if think_s:  # clients start spread over one think time, not all at once
                 await asyncio.sleep(think_s * i / clients)
             while time.perf_counter() < deadline and (requests is None or sent < requests):
                 if sent and think_s:
-                    await asyncio.sleep(think_s)
+                    await asyncio.sleep(pauses.exponential(think_s))
                 body = bodies[sent % len(bodies)]
                 sent += 1
                 t0 = time.perf_counter()
@@ -201,7 +205,7 @@ def main() -> None:
         "--think-ms",
         type=float,
         default=0.0,
-        help="each client's pause between requests (0: closed loop)",
+        help="mean of each client's random pause between requests (0: closed loop)",
     )
     parser.add_argument("--pool", type=int, default=256, help="distinct request bodies")
     parser.add_argument("--seed", type=int, default=0)
