@@ -155,11 +155,59 @@ class Recommender(nn.Module):
 
 
 class FlatRecommender(nn.Module):
-    """Wraps a :class:`Recommender` so that ``forward`` is its ``forward_flat`` (for export)."""
+    """A :class:`Recommender`'s eval-mode forward as a flat tuple, written for ONNX export.
+
+    ``forward`` returns what ``Recommender.forward_flat`` does, from the same parameters, but
+    each attention block is one ``torch.onnx.ops.attention`` call on `(B, T, D)` tensors: it
+    exports as a single ONNX ``Attention`` node (opset 23) with the heads split inside the
+    kernel. ``nn.MultiheadAttention`` exports as a sequence-first transpose, a packed
+    projection, a split and four reshape/transpose pairs around each attention, which cost a
+    third of the graph's time. Dropout is left out: this is inference only.
+    """
 
     def __init__(self, model: Recommender) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.model.forward_flat(ids, values)
+        m = self.model
+        x = m.token_embedding(ids) + m.value_projection(values.unsqueeze(-1))  # (B, T, D)
+        x = torch.cat([m.cls.expand(ids.shape[0], -1, -1), x], dim=1) + m.position_embedding
+        for layer in m.encoder.layers:
+            h = layer.norm1(x)
+            x = x + _attention(layer.self_attn, h, h)
+            x = x + _feed_forward(layer, layer.norm2(x))
+        memory = m.encoder.norm(x)  # (B, T+1, D)
+        q = m.queries.expand(ids.shape[0], -1, -1)  # (B, J+1, D)
+        for layer in m.decoder.layers:
+            h = layer.norm1(q)
+            q = q + _attention(layer.self_attn, h, h)
+            q = q + _attention(layer.multihead_attn, layer.norm2(q), memory)
+            q = q + _feed_forward(layer, layer.norm3(q))
+        h = m.decoder.norm(q)  # (B, J+1, D)
+        knob_logits = [head(h[:, j]) for j, head in enumerate(m.knob_heads)]
+        return (memory[:, 0], m.cost_head(h[:, -1]).squeeze(-1), *knob_logits)
+
+
+def _attention(mha: nn.MultiheadAttention, query: torch.Tensor, source: torch.Tensor):
+    """``mha(query, source, source)`` in eval mode, as one ONNX Attention node."""
+    d, w, b = mha.embed_dim, mha.in_proj_weight, mha.in_proj_bias
+    # three projections, not one packed one and a split: the slices are constants at export
+    q = _linear(query, w[:d], b[:d])
+    k = _linear(source, w[d : 2 * d], b[d : 2 * d])
+    v = _linear(source, w[2 * d :], b[2 * d :])
+    heads = mha.num_heads
+    y = torch.onnx.ops.attention(q, k, v, q_num_heads=heads, kv_num_heads=heads)[0]
+    return _linear(y, mha.out_proj.weight, mha.out_proj.bias)
+
+
+def _feed_forward(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    h = layer.activation(_linear(x, layer.linear1.weight, layer.linear1.bias))
+    return _linear(h, layer.linear2.weight, layer.linear2.bias)
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``F.linear`` over the last axis of `(B, T, D)`, computed on `(B*T, D)`: a 2-D product
+    exports as one Gemm with the bias inside, where a 3-D one leaves a MatMul and an Add."""
+    flat = F.linear(x.reshape(-1, x.shape[-1]), weight, bias)
+    return flat.reshape(*x.shape[:-1], weight.shape[0])

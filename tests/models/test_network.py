@@ -32,9 +32,22 @@ def test_output_shapes_and_unit_projection() -> None:
     assert torch.allclose(out["projection"].norm(dim=-1), torch.ones(5), atol=1e-5)
     assert [x.shape[-1] for x in out["knob_logits"]] == [3, 3, 2, 2, 2, 1, 4]
     assert out["log_cost"].shape == (5,)
-    flat = FlatRecommender(model)(*random_inputs(5, config))
+    flat = model.forward_flat(*random_inputs(5, config))
     assert len(flat) == 2 + len(CARDS)
     assert torch.equal(flat[0], out["embedding"]) and torch.equal(flat[1], out["log_cost"])
+
+
+def test_the_export_forward_computes_what_the_model_does() -> None:
+    """FlatRecommender re-implements eval-mode forward with fused attention calls."""
+    torch.manual_seed(0)
+    config = small_config(d_model=64, dim_feedforward=128, encoder_layers=3, decoder_layers=2)
+    model = Recommender(config).eval()
+    inputs = random_inputs(50, config)
+    with torch.no_grad():
+        for got, want in zip(FlatRecommender(model)(*inputs), model.forward_flat(*inputs),
+                             strict=True):  # fmt: skip
+            assert got.shape == want.shape
+            assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
 
 
 def test_prediction_does_not_depend_on_the_rest_of_the_batch() -> None:
