@@ -51,7 +51,6 @@ class RecommenderModule(pl.LightningModule):
         soft_positives: bool = False,
         schedule: str = "cosine",
         warmup_fraction: float = 0.05,
-        near_optimal_rtol: float = 0.0,
         near_optimal_label_weight: float = 0.0,
     ) -> None:
         super().__init__()
@@ -82,7 +81,10 @@ class RecommenderModule(pl.LightningModule):
     def _near_optimal_loss(
         self, logits: list[torch.Tensor], near: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """Set loss over near-optimal designs ``near`` `(B, S, J)` (``mask`` `(B, S)`)."""
+        """Set loss over near-optimal designs ``near`` `(B, S, J)` (``mask`` `(B, S)`).
+
+        ``near_optimal_label_weight`` a moves that share of every row's weight onto slot 0,
+        the label: ``(1 - a) * set loss + a * label loss``, from the same per-slot losses."""
         b, s, _ = near.shape
         losses, log_probs = [], []
         for j, (x, kind) in enumerate(zip(logits, self.config.knob_kinds, strict=True)):
@@ -92,6 +94,10 @@ class RecommenderModule(pl.LightningModule):
             lp = ordinal_log_probs(x) if kind == "ordinal" else F.log_softmax(x.float(), dim=-1)
             log_probs.append(lp.gather(1, y))  # (B, S)
         weights = near_optimal_weights(torch.stack(log_probs).sum(0), mask)  # (B, S)
+        a = self.hparams.near_optimal_label_weight
+        if a > 0:  # keep a preference for the label itself among near-optimal designs
+            weights = (1 - a) * weights
+            weights[:, 0] += a
         return (weights * torch.stack(losses).sum(0)).sum(dim=-1).mean()
 
     def compute_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -103,9 +109,6 @@ class RecommenderModule(pl.LightningModule):
             knob_loss = self._near_optimal_loss(
                 out["knob_logits"], batch["near_knobs"], batch["near_mask"]
             )
-            a = hp.near_optimal_label_weight
-            if a > 0:  # keep a preference for the label itself among near-optimal designs
-                knob_loss = (1 - a) * knob_loss + a * self._label_loss(out["knob_logits"], knobs)
         else:
             knob_loss = self._label_loss(out["knob_logits"], knobs)
         cost = F.mse_loss(out["log_cost"].float(), batch["log_cost"].float())

@@ -124,12 +124,15 @@ class Recommender(nn.Module):
             nn.init.normal_(p, std=0.02)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
 
-    def encode(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """Encoder memory `(B, T+1, D)` (CLS first) of token ids/values `(B, T)`."""
+    def embed(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """Encoder input `(B, T+1, D)`: CLS, then the tokens, with positions added."""
         x = self.token_embedding(ids) + self.value_projection(values.unsqueeze(-1))  # (B, T, D)
         cls = self.cls.expand(ids.shape[0], -1, -1)  # (B, 1, D)
-        x = torch.cat([cls, x], dim=1) + self.position_embedding  # (B, T+1, D)
-        return self.encoder(x)
+        return torch.cat([cls, x], dim=1) + self.position_embedding
+
+    def encode(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """Encoder memory `(B, T+1, D)` (CLS first) of token ids/values `(B, T)`."""
+        return self.encoder(self.embed(ids, values))
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor) -> dict[str, Any]:
         """``embedding`` `(B, D)`, ``projection`` `(B, P)` (unit norm), ``knob_logits`` (one
@@ -171,8 +174,7 @@ class FlatRecommender(nn.Module):
 
     def forward(self, ids: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         m = self.model
-        x = m.token_embedding(ids) + m.value_projection(values.unsqueeze(-1))  # (B, T, D)
-        x = torch.cat([m.cls.expand(ids.shape[0], -1, -1), x], dim=1) + m.position_embedding
+        x = m.embed(ids, values)  # (B, T+1, D)
         for layer in m.encoder.layers:
             h = layer.norm1(x)
             x = x + _attention(layer.self_attn, h, h)

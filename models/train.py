@@ -130,8 +130,7 @@ class TrainConfig:
 
 def build_module(config: TrainConfig, model_config: RecommenderConfig) -> RecommenderModule:
     keys = ("lr", "weight_decay", "contrastive", "w_con", "w_cost", "temperature",
-            "soft_positives", "schedule", "near_optimal_rtol",
-            "near_optimal_label_weight")  # fmt: skip
+            "soft_positives", "schedule", "near_optimal_label_weight")  # fmt: skip
     return RecommenderModule(model_config.to_dict(), **{k: getattr(config, k) for k in keys})
 
 
