@@ -8,6 +8,8 @@ Layout::
                         space_hash, schema_version, train_config, metrics, data, export
     neighbours.faiss    inner-product index over L2-normalised training embeddings
     neighbours.parquet  one row per indexed embedding: the workload and its best design
+    model.pt            the torch bundle of the same weights (models.bundle), for fine-tuning
+                        and evaluate-model; serving itself never reads it (no torch needed)
 
 A bundle is written under a temporary name and renamed into place, so a reader sees the old
 bundle or the new one, never a mix.

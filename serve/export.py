@@ -2,7 +2,8 @@
 
 The network goes to ONNX through the dynamo exporter with a dynamic batch axis; the export is
 checked against torch on real rows before anything is written (max |difference| <= 1e-4).
-The faiss index holds the L2-normalised embeddings of (a seeded sample of) the training rows,
+The run's ``model.pt`` travels in the bundle too, so a served model can be fine-tuned or
+re-evaluated in torch on a machine that never trained it. The faiss index holds the L2-normalised embeddings of (a seeded sample of) the training rows,
 each with its best design, so a query can be answered with the designs of the workloads it is
 nearest to.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.bundle import bundle_file, load_bundle
+from models.bundle import BUNDLE_NAME, bundle_file, load_bundle, save_bundle
 from models.features import FeatureStats, encode_features
 from models.network import FlatRecommender, Recommender
 from serve.bundle import (
@@ -148,6 +149,7 @@ def export_bundle(
         faiss.write_index(index, str(tmp / INDEX_NAME))
         train.loc[:, list(NEIGHBOUR_COLUMNS)].to_parquet(tmp / NEIGHBOURS_NAME, index=False)
         meta.update(_meta(bundle, model_path, max_abs, len(train)))
+        save_bundle(bundle, tmp / BUNDLE_NAME)  # torch weights: fine-tuning starts from them
         (tmp / META_NAME).write_text(json.dumps(meta, indent=1))
 
     write_bundle_dir(out_dir, fill)

@@ -95,3 +95,32 @@ def test_an_incomplete_or_foreign_bundle_is_refused(bundle_dir: Path, tmp_path: 
     (other / META_NAME).write_text(json.dumps(meta | {"version": 99}))
     with pytest.raises(BundleError, match="version 99"):
         read_meta(other)
+
+
+def test_the_bundle_carries_the_runs_torch_weights(bundle_dir: Path, serve_run: Path) -> None:
+    import torch
+
+    from models.bundle import BUNDLE_NAME, bundle_file, load_bundle
+
+    assert bundle_file(bundle_dir) == bundle_dir / BUNDLE_NAME  # finetune --from BUNDLE finds it
+    shipped, run = load_bundle(bundle_dir / BUNDLE_NAME)[0], load_bundle(serve_run / "model.pt")[0]
+    for (name, a), (_, b) in zip(shipped.state_dict().items(), run.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_weights_recovered_from_the_onnx_graph_are_the_trained_ones(
+    bundle_dir: Path, serve_run: Path
+) -> None:
+    import torch
+
+    from models.bundle import load_bundle
+    from serve.recover import check_parity, recover_model
+
+    recovered, initialised = recover_model(bundle_dir)
+    trained = load_bundle(serve_run / "model.pt")[0].state_dict()
+    # only the contrastive projection is absent from the serving graph
+    assert initialised and all(name.startswith("projection.") for name in initialised)
+    for name, value in recovered.state_dict().items():
+        if name not in initialised:
+            assert torch.equal(value, trained[name]), name
+    assert check_parity(recovered, bundle_dir) <= 1e-4

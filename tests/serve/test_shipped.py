@@ -24,3 +24,13 @@ def test_the_shipped_model_recommends_a_valid_design_for_resnet50() -> None:
     rec = service.recommend(get_network("resnet50"), budget, "edp")
     assert check_budget(rec.cost.hardware, budget)[0][0]
     assert len(rec.cost.layers) == 54 and all(r.mapping for r in rec.cost.layers)
+
+
+def test_the_shipped_torch_weights_are_the_served_network() -> None:
+    """finetune/evaluate-model start from model.pt; it must be the network that serving runs."""
+    from models.bundle import load_bundle
+    from serve.recover import check_parity
+
+    model, bundle = load_bundle(DEFAULT_BUNDLE / "model.pt")
+    assert bundle["space_hash"] == read_meta(DEFAULT_BUNDLE)["space_hash"]
+    assert check_parity(model, DEFAULT_BUNDLE) <= 1e-4
