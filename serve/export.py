@@ -3,9 +3,9 @@
 The network goes to ONNX through the dynamo exporter with a dynamic batch axis; the export is
 checked against torch on real rows before anything is written (max |difference| <= 1e-4).
 The run's ``model.pt`` travels in the bundle too, so a served model can be fine-tuned or
-re-evaluated in torch on a machine that never trained it. The faiss index holds the L2-normalised embeddings of (a seeded sample of) the training rows,
-each with its best design, so a query can be answered with the designs of the workloads it is
-nearest to.
+re-evaluated in torch on a machine that never trained it. The faiss index holds the
+L2-normalised embeddings of (a seeded sample of) the training rows, each with its best design,
+so a query can be answered with the designs of the workloads it is nearest to.
 """
 
 from __future__ import annotations

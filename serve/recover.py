@@ -29,8 +29,8 @@ from onnx import numpy_helper
 
 from models.bundle import BUNDLE_FORMAT, BUNDLE_VERSION
 from models.network import Recommender, RecommenderConfig
-from serve.export import PARITY_ATOL
 from serve.bundle import META_NAME, ONNX_NAME, read_meta
+from serve.export import PARITY_ATOL
 
 PREFIX = "model."
 #: Weights the serving graph does not hold: left at their seeded initialisation.

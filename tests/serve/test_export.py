@@ -104,8 +104,9 @@ def test_the_bundle_carries_the_runs_torch_weights(bundle_dir: Path, serve_run: 
 
     assert bundle_file(bundle_dir) == bundle_dir / BUNDLE_NAME  # finetune --from BUNDLE finds it
     shipped, run = load_bundle(bundle_dir / BUNDLE_NAME)[0], load_bundle(serve_run / "model.pt")[0]
-    for (name, a), (_, b) in zip(shipped.state_dict().items(), run.state_dict().items(), strict=True):
-        assert torch.equal(a, b), name
+    want = run.state_dict()
+    for name, value in shipped.state_dict().items():
+        assert torch.equal(value, want[name]), name
 
 
 def test_weights_recovered_from_the_onnx_graph_are_the_trained_ones(
