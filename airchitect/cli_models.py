@@ -54,6 +54,11 @@ def train(
         typer.Option(help="Runners-up within this relative cost of the label also count as "
                           "right answers (default 0: the label only)."),
     ] = None,
+    near_optimal_slots: Annotated[
+        int | None,
+        typer.Option(help="Designs per near-optimal set: the label and up to this many - 1 "
+                          "runners-up (default 9; the data keeps `generate --top-k` of them)."),
+    ] = None,
     stream: Annotated[bool, typer.Option(help="Stream shards (data larger than memory).")] = False,
     accelerator: Accelerator = "cpu",
     devices: Devices = "1",
@@ -71,6 +76,7 @@ def train(
     fields = _config_file(config) if config else {}
     flags = {"split": split, "max_epochs": epochs, "batch_size": batch_size, "lr": lr,
              "contrastive": contrastive, "seed": seed, "near_optimal_rtol": near_optimal_rtol,
+             "near_optimal_slots": near_optimal_slots,
              "given_knobs": tuple(given_knob) if given_knob else None}  # fmt: skip
     fields |= {k: v for k, v in flags.items() if v is not None}
     fields |= {"stream": stream, "accelerator": accelerator, "devices": _devices(devices),

@@ -46,8 +46,8 @@ COLUMNS: tuple[str, ...] = tuple(
     dict.fromkeys(("row_id", *KEY_COLUMNS, *INPUT_COLUMNS, *_LABEL_COLUMNS))
 )
 STREAM_CHUNK = 8192  # rows read per shard batch when streaming
-#: Designs per row in a near-optimal set: the winner and up to 8 runners-up (the generator's
-#: default ``top_k``). Fixed, so streamed batches stack to the same shape.
+#: Designs per row in a near-optimal set, by default: the winner and up to 8 runners-up (the
+#: generator's default ``top_k``). Fixed per run, so streamed batches stack to the same shape.
 NEAR_OPTIMAL_SLOTS = 9
 
 
@@ -155,6 +155,7 @@ def encode_rows(
     cost_stats: dict[str, Any],
     space: DesignSpace,
     near_optimal_rtol: float = 0.0,
+    near_optimal_slots: int = NEAR_OPTIMAL_SLOTS,
 ) -> dict[str, torch.Tensor]:
     """Tensors of a frame: ``ids``/``values`` `(B, T)`, ``knobs`` `(B, J)`, ``hw_index`` and
     ``log_cost`` `(B,)`; with ``near_optimal_rtol > 0`` also ``near_knobs`` `(B, S, J)` and
@@ -168,7 +169,7 @@ def encode_rows(
         "log_cost": torch.from_numpy(normalise_cost(frame, cost_stats)),
     }
     if near_optimal_rtol > 0:
-        near, mask = near_optimal_targets(frame, space, near_optimal_rtol)
+        near, mask = near_optimal_targets(frame, space, near_optimal_rtol, near_optimal_slots)
         out |= {"near_knobs": torch.from_numpy(near), "near_mask": torch.from_numpy(mask)}
     return out
 
@@ -213,7 +214,7 @@ class StreamedRows(IterableDataset):
         self.epoch += 1
         for frame in m.iter_split_frames(self.split, part, parts):
             tensors = encode_rows(frame, m.feature_stats, m.cost_stats, m.space,
-                                  m.near_optimal_rtol)  # fmt: skip
+                                  m.near_optimal_rtol, m.near_optimal_slots)  # fmt: skip
             order = rng.permutation(len(frame)) if self.shuffle else np.arange(len(frame))
             for start in range(0, len(order), m.batch_size):
                 index = torch.from_numpy(order[start : start + m.batch_size])
@@ -252,12 +253,16 @@ class RecommenderDataModule(pl.LightningDataModule):
         stats_rows: int = 1_000_000,
         given_knobs: tuple[str, ...] = (),
         near_optimal_rtol: float = 0.0,
+        near_optimal_slots: int = NEAR_OPTIMAL_SLOTS,
     ) -> None:
         super().__init__()
         parse_split(split)  # fail before any reading
         if not near_optimal_rtol >= 0:
             raise ValueError(f"near_optimal_rtol must be >= 0, got {near_optimal_rtol!r}")
+        if not near_optimal_slots >= 1:
+            raise ValueError(f"near_optimal_slots must be >= 1, got {near_optimal_slots!r}")
         self.near_optimal_rtol = float(near_optimal_rtol)
+        self.near_optimal_slots = int(near_optimal_slots)
         self.data_dir, self.split = Path(data_dir), split
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
         self.batch_size, self.stream, self.num_workers = batch_size, stream, num_workers
@@ -307,7 +312,8 @@ class RecommenderDataModule(pl.LightningDataModule):
             raise ValueError(f"{self.data_dir}: no validation rows; too few workloads to split")
         self.tensors = {
             s: encode_rows(
-                f, self.feature_stats, self.cost_stats, self.space, self.near_optimal_rtol
+                f, self.feature_stats, self.cost_stats, self.space, self.near_optimal_rtol,
+                self.near_optimal_slots,
             )
             for s, f in self.frames.items()
         }

@@ -146,6 +146,7 @@ class FixedStatsDataModule(RecommenderDataModule):
                 self.cost_stats,
                 self.space,
                 self.near_optimal_rtol,
+                self.near_optimal_slots,
             )
 
 

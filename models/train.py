@@ -85,6 +85,9 @@ class TrainConfig:
     # share of that knob loss kept on the label alone (the smallest chip among equals), so the
     # model still prefers it when several near-optimal designs are about equally likely
     near_optimal_label_weight: float = 0.0
+    # designs per near-optimal set: the label and up to this many - 1 runners-up (the data keeps
+    # `airchitect generate --top-k` of them per row)
+    near_optimal_slots: int = 9
     # data
     seed: int = 0
     split: str = "random"
@@ -105,6 +108,9 @@ class TrainConfig:
         if not (isinstance(self.near_optimal_rtol, int | float) and self.near_optimal_rtol >= 0):
             raise ValueError(f"near_optimal_rtol must be a number >= 0 (0: the label only), "
                              f"got {self.near_optimal_rtol!r}")  # fmt: skip
+        if not (isinstance(self.near_optimal_slots, int) and self.near_optimal_slots >= 1):
+            raise ValueError(f"near_optimal_slots must be an integer >= 1, "
+                             f"got {self.near_optimal_slots!r}")  # fmt: skip
         if not 0 <= self.near_optimal_label_weight <= 1:
             raise ValueError(f"near_optimal_label_weight must be in [0, 1], "
                              f"got {self.near_optimal_label_weight!r}")  # fmt: skip
@@ -187,7 +193,8 @@ def make_datamodule(
         data_dir, split=config.split, val_fraction=config.val_fraction,
         test_fraction=config.test_fraction, seed=config.seed, batch_size=config.batch_size,
         stream=config.stream, num_workers=config.num_workers, given_knobs=config.given_knobs,
-        near_optimal_rtol=config.near_optimal_rtol, **kwargs,
+        near_optimal_rtol=config.near_optimal_rtol, near_optimal_slots=config.near_optimal_slots,
+        **kwargs,
     )  # fmt: skip
 
 

@@ -509,3 +509,7 @@ def test_train_refuses_a_negative_near_optimal_rtol(tmp_path) -> None:
                                  "--near-optimal-rtol", "-0.5"])  # fmt: skip
     assert_user_error(result, "near_optimal_rtol", ">= 0")
     assert not (tmp_path / "r").exists()
+    result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                                 "--near-optimal-slots", "0"])  # fmt: skip
+    assert_user_error(result, "near_optimal_slots", ">= 1")
+    assert not (tmp_path / "r").exists()

@@ -112,6 +112,20 @@ def test_near_optimal_sets_hold_the_label_and_every_runner_up_within_rtol(
         assert mask.sum(1).max() == NEAR_OPTIMAL_SLOTS
 
 
+@pytest.mark.parametrize("slots", [1, 4, 30])
+def test_near_optimal_sets_hold_as_many_designs_as_slots_allow(dataset_dir: Path, slots) -> None:
+    dm = RecommenderDataModule(dataset_dir, near_optimal_rtol=10.0, near_optimal_slots=slots)
+    dm.setup()
+    frame, t = dm.frames["train"], dm.tensors["train"]
+    mask = t["near_mask"].numpy()
+    assert mask.shape == (len(frame), slots)
+    # every runner-up is within a factor 11 of the label: the set is as wide as the data allows
+    want = np.minimum(frame["topk"].map(len).to_numpy() + 1, slots)
+    assert np.array_equal(mask.sum(1), want)
+    with pytest.raises(ValueError, match="near_optimal_slots"):
+        RecommenderDataModule(dataset_dir, near_optimal_rtol=0.1, near_optimal_slots=0)
+
+
 def test_without_rtol_rows_carry_no_near_optimal_set(dataset_dir: Path) -> None:
     dm = RecommenderDataModule(dataset_dir)
     dm.setup()
