@@ -13,12 +13,15 @@ field and the allowed values, and for schema errors every problem under ``errors
 is 422, a body over ``max_body_bytes`` or a workload over ``max_layers`` layers is 413.
 
 Run it with ``python -m serve.http --bundle PATH [--host 127.0.0.1] [--port 8000]`` or
-:func:`run`; one worker process, requests served from its threadpool.
+:func:`run`; each worker process answers queries one at a time, in arrival order, on one compute
+thread (refinements on a second), while its event loop keeps parsing requests and answering
+cache hits and health checks.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import inspect
 import json
 import logging
@@ -28,6 +31,8 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -579,19 +584,33 @@ def create_app(
                    "max_refine": MAX_REFINE, "cache_size": cache_size},
     })  # fmt: skip
 
-    # Thread safety. Sync endpoints run concurrently in FastAPI's threadpool and share
-    # ``service``. The query path needs no lock: onnxruntime's InferenceSession.run and a faiss
-    # CPU index's search are safe to call concurrently; neighbour rows are read-only pandas
-    # lookups; decoding, mapping and costing build per-request arrays, and their shared caches
-    # are functools.lru_cache (thread-safe) and cached_property (locked on 3.11, and idempotent
-    # anyway). ``refine`` is the exception: ConstrainedBO wraps Optuna in
-    # warnings.catch_warnings() and sets Optuna's global log level, process-wide state that
-    # concurrent runs would interleave (catch_warnings is documented as not thread-safe), so
-    # refining requests take a lock. It also keeps several seconds-long BO runs from sharing
-    # the cores at once while plain queries (tens of ms) carry on.
-    refine_lock = threading.Lock()
+    # Scheduling. Answers are CPU-bound numpy/onnxruntime work of ~10 ms that holds the GIL
+    # most of the time, so threads of one process do not run them in parallel: they only take
+    # turns, and every request in flight finishes late (processor sharing). One compute thread
+    # per worker process answers them first come, first served instead, which keeps the tail
+    # short (one worker per core gives the parallelism). The event loop stays free to parse,
+    # validate, answer cache hits and health checks while a query computes. Refinement runs
+    # seconds of BO, so it has its own thread and never holds up the plain queries behind it;
+    # it is one thread because ConstrainedBO wraps Optuna in warnings.catch_warnings() and
+    # sets Optuna's global log level, process-wide state that concurrent runs would interleave.
+    # The query path shares ``service`` with the refine thread safely: onnxruntime's
+    # InferenceSession.run and a faiss CPU index's search may be called concurrently; decoding,
+    # mapping and costing build per-request arrays, and their shared caches are
+    # functools.lru_cache (thread-safe) and cached_property (locked on 3.11, and idempotent).
+    queries = ThreadPoolExecutor(1, thread_name_prefix="airchitect-query")
+    refinements = ThreadPoolExecutor(1, thread_name_prefix="airchitect-refine")
+
+    async def compute(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        for pool in (queries, refinements):
+            pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
+        lifespan=lifespan,
         title="airchitect",
         version="1",
         summary="Instant DNN-accelerator design recommendations",
@@ -642,44 +661,41 @@ def create_app(
 
     @app.post(f"{API_PREFIX}/recommend", response_model=RecommendResponse, responses=_ERRORS,
               tags=["design"])  # fmt: skip
-    def recommend(req: RecommendRequest) -> Response:
+    async def recommend(req: RecommendRequest) -> Response:
         """One design for the workload within the budget, with the best mapping and cost of
-        every layer (plain ``def``: CPU-bound, run in the threadpool). A request already
-        answered is served from memory (header ``X-Airchitect-Cache: hit``)."""
+        every layer. A request already answered is served from memory (header
+        ``X-Airchitect-Cache: hit``)."""
         key = req.model_dump_json()
         answer, status = cache.get(key), "hit"
         if answer is None:
-            found = _recommend(req)
-            answer, status = (
-                RecommendResponse.model_validate(found).model_dump_json().encode(),
-                "miss",
-            )
+            pool = refinements if req.refine else queries
+            answer, status = await compute(pool, _recommend_json, req), "miss"
             cache.put(key, answer)
         return Response(answer, media_type="application/json",
                         headers={"X-Airchitect-Cache": status})  # fmt: skip
 
-    def _recommend(req: RecommendRequest) -> dict[str, Any]:
+    def _recommend_json(req: RecommendRequest) -> bytes:
         network = build_network(req, max_layers)
         budget = _budget(req.budget)
         given = {"top_k": req.top_k, "neighbours": req.neighbours, "refine": req.refine}
         settings = Settings(**{k: v for k, v in given.items() if v is not None})
         try:
-            if settings.refine:
-                with refine_lock:
-                    found = service.recommend(network, budget, req.objective, settings)
-            else:
-                found = service.recommend(network, budget, req.objective, settings)
+            found = service.recommend(network, budget, req.objective, settings)
         except NoFeasibleDesign as exc:
             raise ApiError(422, "no_feasible_design", "budget", str(exc)) from None
         except NoValidMapping as exc:
             raise ApiError(422, "no_valid_mapping", "workload", str(exc)) from None
-        return plain(found.to_dict(layers=req.include_layers))
+        answer = plain(found.to_dict(layers=req.include_layers))
+        return RecommendResponse.model_validate(answer).model_dump_json().encode()
 
     @app.post(f"{API_PREFIX}/evaluate", response_model=EvaluateResponse, responses=_ERRORS,
               tags=["design"])  # fmt: skip
-    def evaluate(req: EvaluateRequest) -> dict[str, Any]:
+    async def evaluate(req: EvaluateRequest) -> dict[str, Any]:
         """The cost of the workload on the given design (best mapping per layer over the
         served space's mapping options) and whether the design fits the budget."""
+        return await compute(queries, _evaluate, req)
+
+    def _evaluate(req: EvaluateRequest) -> dict[str, Any]:
         network = build_network(req, max_layers)
         budget = _budget(req.budget)
         try:
