@@ -51,13 +51,24 @@ def train(
     ] = None,
     near_optimal_rtol: Annotated[
         float | None,
-        typer.Option(help="Runners-up within this relative cost of the label also count as "
-                          "right answers (default 0: the label only)."),
+        typer.Option(
+            help="Runners-up within this relative cost of the label also count as "
+            "right answers (default 0: the label only)."
+        ),
     ] = None,
     near_optimal_slots: Annotated[
         int | None,
-        typer.Option(help="Designs per near-optimal set: the label and up to this many - 1 "
-                          "runners-up (default 9; the data keeps `generate --top-k` of them)."),
+        typer.Option(
+            help="Designs per near-optimal set: the label and up to this many - 1 "
+            "runners-up (default 9; the data keeps `generate --top-k` of them)."
+        ),
+    ] = None,
+    budget_features: Annotated[
+        bool | None,
+        typer.Option(
+            help="Tell the model the largest PE array its budget affords (an input "
+            "token; default off)."
+        ),
     ] = None,
     stream: Annotated[bool, typer.Option(help="Stream shards (data larger than memory).")] = False,
     accelerator: Accelerator = "cpu",
@@ -76,7 +87,7 @@ def train(
     fields = _config_file(config) if config else {}
     flags = {"split": split, "max_epochs": epochs, "batch_size": batch_size, "lr": lr,
              "contrastive": contrastive, "seed": seed, "near_optimal_rtol": near_optimal_rtol,
-             "near_optimal_slots": near_optimal_slots,
+             "near_optimal_slots": near_optimal_slots, "budget_features": budget_features,
              "given_knobs": tuple(given_knob) if given_knob else None}  # fmt: skip
     fields |= {k: v for k, v in flags.items() if v is not None}
     fields |= {"stream": stream, "accelerator": accelerator, "devices": _devices(devices),

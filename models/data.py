@@ -254,6 +254,7 @@ class RecommenderDataModule(pl.LightningDataModule):
         given_knobs: tuple[str, ...] = (),
         near_optimal_rtol: float = 0.0,
         near_optimal_slots: int = NEAR_OPTIMAL_SLOTS,
+        budget_features: bool = False,
     ) -> None:
         super().__init__()
         parse_split(split)  # fail before any reading
@@ -263,6 +264,7 @@ class RecommenderDataModule(pl.LightningDataModule):
             raise ValueError(f"near_optimal_slots must be >= 1, got {near_optimal_slots!r}")
         self.near_optimal_rtol = float(near_optimal_rtol)
         self.near_optimal_slots = int(near_optimal_slots)
+        self.budget_features = bool(budget_features)
         self.data_dir, self.split = Path(data_dir), split
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
         self.batch_size, self.stream, self.num_workers = batch_size, stream, num_workers
@@ -298,7 +300,9 @@ class RecommenderDataModule(pl.LightningDataModule):
     def _fit(self, train: pd.DataFrame) -> None:
         if len(train) == 0:
             raise ValueError(f"{self.data_dir}: no training rows (split {self.split!r})")
-        self.feature_stats = fit_feature_stats(train, given=self.given_knobs)
+        self.feature_stats = fit_feature_stats(
+            train, given=self.given_knobs, space=self.space if self.budget_features else None
+        )
         self.cost_stats = fit_cost_stats(train)
 
     def _setup_memory(self) -> None:
@@ -312,7 +316,11 @@ class RecommenderDataModule(pl.LightningDataModule):
             raise ValueError(f"{self.data_dir}: no validation rows; too few workloads to split")
         self.tensors = {
             s: encode_rows(
-                f, self.feature_stats, self.cost_stats, self.space, self.near_optimal_rtol,
+                f,
+                self.feature_stats,
+                self.cost_stats,
+                self.space,
+                self.near_optimal_rtol,
                 self.near_optimal_slots,
             )
             for s, f in self.frames.items()

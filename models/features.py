@@ -7,6 +7,12 @@ them all) and carries a float value next to its id:
 - numeric features (loop-nest dims, precision, derived operand sizes, budgets): id = position
   offset + quantile bucket of the log value, value = the standardised log value.
 
+A model can also be told what its budget buys (``capacity``): ``budget_max_pes`` is the largest
+PE array of the design space that fits the row's area and power budgets, read off a small table
+(each array shape's least area and least power, from the tech model) that the statistics carry.
+The budgets alone leave the network to learn the tech model's area and power formulas, and an
+array a step too small under a latency objective costs as much as that step.
+
 A model can also be told part of the design (``given`` knobs, e.g. the dataflow when the
 question is "the best array and buffers for this NVDLA-style layer", as in AIrchitect v2): each
 given knob adds a categorical token read from the knob's column, after the tokens above.
@@ -36,6 +42,8 @@ DERIVED_FEATURES: tuple[str, ...] = ("weight_bytes", "input_bytes", "output_byte
 BUDGET_FEATURES: tuple[str, ...] = ("area_budget_mm2", "power_budget_mw")
 NUMERIC_FEATURES: tuple[str, ...] = DIM_FEATURES + DERIVED_FEATURES + BUDGET_FEATURES
 TOKENS: tuple[str, ...] = CATEGORICAL_FEATURES + NUMERIC_FEATURES
+#: Budget-capacity tokens, present when the statistics carry a capacity table.
+CAPACITY_FEATURES: tuple[str, ...] = ("budget_max_pes",)
 #: Columns a frame must have to be encoded (the derived features are computed from them).
 INPUT_COLUMNS: tuple[str, ...] = CATEGORICAL_FEATURES + DIM_FEATURES + BUDGET_FEATURES
 RESERVED = 0  # local id of "unknown" / "missing" / "unconstrained" at every position
@@ -68,6 +76,8 @@ class FeatureStats:
     n_buckets: int = 16
     version: int = FEATURES_VERSION
     given: tuple[str, ...] = ()  # knobs whose values are inputs (their column names)
+    # per PE-array shape: "pes", least "area_mm2" and least "power_mw" (see budget_capacity)
+    capacity: dict[str, list[float]] | None = None
     _offsets: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -80,7 +90,11 @@ class FeatureStats:
     @property
     def tokens(self) -> tuple[str, ...]:
         """Token names in position order: the fixed ones, then one per given knob."""
-        return TOKENS + self.given
+        return TOKENS + self.capacity_tokens + self.given
+
+    @property
+    def capacity_tokens(self) -> tuple[str, ...]:
+        return CAPACITY_FEATURES if self.capacity else ()
 
     @property
     def categorical_tokens(self) -> tuple[str, ...]:
@@ -115,12 +129,13 @@ class FeatureStats:
                 for k, v in self.numeric.items()
             },
             "categorical": {k: list(v) for k, v in self.categorical.items()},
-        }
+        } | ({"capacity": self.capacity} if self.capacity else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureStats:
         given = tuple(str(k) for k in data.get("given", ()))
-        tokens = list(TOKENS + given)
+        capacity = data.get("capacity")
+        tokens = list(TOKENS + (CAPACITY_FEATURES if capacity else ()) + given)
         if data.get("version") != FEATURES_VERSION or list(data.get("tokens", [])) != tokens:
             raise ValueError(
                 f"feature stats version {data.get('version')!r} with tokens "
@@ -131,7 +146,8 @@ class FeatureStats:
             for k, v in data["numeric"].items()
         }
         categorical = {k: [str(x) for x in v] for k, v in data["categorical"].items()}
-        return cls(numeric, categorical, int(data["n_buckets"]), int(data["version"]), given)
+        return cls(numeric, categorical, int(data["n_buckets"]), int(data["version"]), given,
+                   capacity)  # fmt: skip
 
 
 # ---- raw columns -> log values / category strings ------------------------------------------------
@@ -186,6 +202,38 @@ def _categories(frame: Columns, name: str) -> np.ndarray:
     return np.array([None if pd.isna(v) else str(v) for v in col], dtype=object)
 
 
+def capacity_table(space) -> dict[str, list[float]]:
+    """Per PE-array shape of ``space`` (a ``DesignSpace``): its PE count and the least area
+    (mm2) and least power (mW) of any design with that array, under the default tech model."""
+    from airchitect.space.budget import hardware_area_mm2, hardware_power_mw
+
+    hw = space.enumerate()
+    pes = hw.pe_rows.astype(np.int64) * hw.pe_cols.astype(np.int64)
+    shape = hw.pe_rows.astype(np.int64) * 1_000_003 + hw.pe_cols.astype(np.int64)
+    frame = pd.DataFrame({"shape": shape, "pes": pes, "area_mm2": hardware_area_mm2(hw),
+                          "power_mw": hardware_power_mw(hw)})  # fmt: skip
+    least = frame.groupby("shape").agg(pes=("pes", "first"), area_mm2=("area_mm2", "min"),
+                                       power_mw=("power_mw", "min"))  # fmt: skip
+    return {k: [float(v) for v in least[k]] for k in ("pes", "area_mm2", "power_mw")}
+
+
+def budget_max_pes(frame: Columns, capacity: dict[str, list[float]]) -> np.ndarray:
+    """The largest PE count whose array fits each row's budgets `(B,)`; NaN where none does.
+    A missing budget constrains nothing."""
+    area, power = (_column(frame, name) for name in BUDGET_FEATURES)
+    area, power = np.where(np.isnan(area), np.inf, area), np.where(np.isnan(power), np.inf, power)
+    fits = (np.asarray(capacity["area_mm2"])[None, :] <= area[:, None]) & (
+        np.asarray(capacity["power_mw"])[None, :] <= power[:, None]
+    )  # (B, shapes)
+    best = np.where(fits, np.asarray(capacity["pes"])[None, :], 0.0).max(axis=1, initial=0.0)
+    return np.where(best > 0, best, np.nan)
+
+
+def _log_capacity(frame: Columns, capacity: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    pes = budget_max_pes(frame, capacity)
+    return {"budget_max_pes": np.log(pes)}  # NaN stays NaN: nothing fits
+
+
 # ---- fitting and encoding ------------------------------------------------------------------------
 def _fit_numeric(logs: np.ndarray, n_buckets: int) -> NumericStats:
     x = logs[np.isfinite(logs)]
@@ -198,17 +246,22 @@ def _fit_numeric(logs: np.ndarray, n_buckets: int) -> NumericStats:
 
 
 def fit_feature_stats(
-    frame: pd.DataFrame, n_buckets: int = 16, given: tuple[str, ...] = ()
+    frame: pd.DataFrame, n_buckets: int = 16, given: tuple[str, ...] = (), space=None
 ) -> FeatureStats:
     """Fit normalisation, bucket edges and vocabularies on ``frame`` (the training rows);
-    ``given``: knob columns that become input tokens."""
+    ``given``: knob columns that become input tokens; ``space`` (a ``DesignSpace``): add the
+    budget-capacity tokens of that space."""
     logs = log_numeric(frame)
-    numeric = {name: _fit_numeric(logs[name], n_buckets) for name in NUMERIC_FEATURES}
+    capacity = capacity_table(space) if space is not None else None
+    if capacity:
+        logs |= _log_capacity(frame, capacity)
+    numeric = {name: _fit_numeric(logs[name], n_buckets)
+               for name in NUMERIC_FEATURES + (CAPACITY_FEATURES if capacity else ())}  # fmt: skip
     categorical = {}
     for name in CATEGORICAL_FEATURES + tuple(given):
         values = _categories(frame, name)
         categorical[name] = sorted({v for v in values if v is not None})
-    return FeatureStats(numeric, categorical, n_buckets, given=tuple(given))
+    return FeatureStats(numeric, categorical, n_buckets, given=tuple(given), capacity=capacity)
 
 
 def encode_features(frame: Columns, stats: FeatureStats) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +274,10 @@ def encode_features(frame: Columns, stats: FeatureStats) -> tuple[np.ndarray, np
         local = [lookup.get(v, RESERVED) for v in _categories(frame, name)]
         ids[:, stats.tokens.index(name)] = stats.offset(name) + np.asarray(local, dtype=np.int64)
     logs = log_numeric(frame)
-    for t, name in enumerate(NUMERIC_FEATURES, start=len(CATEGORICAL_FEATURES)):
+    if stats.capacity:
+        logs |= _log_capacity(frame, stats.capacity)
+    for name in NUMERIC_FEATURES + stats.capacity_tokens:
+        t = stats.tokens.index(name)
         st, x = stats.numeric[name], logs[name]
         present = np.isfinite(x)
         bucket = np.searchsorted(np.asarray(st.edges), np.where(present, x, 0.0), side="right")

@@ -88,6 +88,8 @@ class TrainConfig:
     # designs per near-optimal set: the label and up to this many - 1 runners-up (the data keeps
     # `airchitect generate --top-k` of them per row)
     near_optimal_slots: int = 9
+    # a budget-capacity token (the largest PE array the budget affords; models.features)
+    budget_features: bool = False
     # data
     seed: int = 0
     split: str = "random"
@@ -194,7 +196,7 @@ def make_datamodule(
         test_fraction=config.test_fraction, seed=config.seed, batch_size=config.batch_size,
         stream=config.stream, num_workers=config.num_workers, given_knobs=config.given_knobs,
         near_optimal_rtol=config.near_optimal_rtol, near_optimal_slots=config.near_optimal_slots,
-        **kwargs,
+        budget_features=config.budget_features, **kwargs,
     )  # fmt: skip
 
 

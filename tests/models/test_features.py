@@ -122,3 +122,48 @@ def test_plain_columns_encode_exactly_like_a_dataframe(
     ids, values = encode_features(columns, stats)
     want_ids, want_values = encode_features(expected, stats)
     assert np.array_equal(ids, want_ids) and np.array_equal(values, want_values)
+
+
+# ---- budget capacity -----------------------------------------------------------------------------
+def _brute_force_max_pes(space, area: float, power: float) -> float:
+    from airchitect.space.budget import hardware_area_mm2, hardware_power_mw
+
+    hw = space.enumerate()
+    fits = (hardware_area_mm2(hw) <= area) & (hardware_power_mw(hw) <= power)
+    pes = (hw.pe_rows * hw.pe_cols)[fits]
+    return float(pes.max()) if pes.size else float("nan")
+
+
+def test_budget_max_pes_is_the_largest_array_any_design_within_budget_has() -> None:
+    from airchitect.space.space import DesignSpace
+    from models.features import budget_max_pes, capacity_table
+
+    space = DesignSpace.named("reduced")
+    capacity = capacity_table(space)
+    rng = np.random.default_rng(0)
+    area = np.exp(rng.uniform(np.log(0.1), np.log(200), 60))
+    power = np.exp(rng.uniform(np.log(10), np.log(20000), 60))
+    area[:10], power[10:20] = np.nan, np.nan  # one axis unconstrained
+    got = budget_max_pes({"area_budget_mm2": area, "power_budget_mw": power}, capacity)
+    for a, p, g in zip(area, power, got, strict=True):
+        a, p = np.nan_to_num(a, nan=np.inf), np.nan_to_num(p, nan=np.inf)
+        want = _brute_force_max_pes(space, a, p)
+        assert (np.isnan(g) and np.isnan(want)) or g == want, (a, p)
+    assert np.isnan(got).any() and (~np.isnan(got)).any()  # some budgets afford nothing
+
+
+def test_capacity_stats_add_one_token_and_survive_a_round_trip(frame: pd.DataFrame) -> None:
+    from airchitect.space.space import DesignSpace
+
+    plain = fit_feature_stats(frame)
+    with_capacity = fit_feature_stats(frame, space=DesignSpace.named("reduced"))
+    assert with_capacity.tokens == (*plain.tokens, "budget_max_pes")
+    again = FeatureStats.from_dict(json.loads(json.dumps(with_capacity.to_dict())))
+    ids, values = encode_features(frame, with_capacity)
+    ids2, values2 = encode_features(frame, again)
+    assert np.array_equal(ids, ids2) and np.array_equal(values, values2)
+    # the other tokens encode exactly as without the capacity token
+    base_ids, _ = encode_features(frame, plain)
+    assert np.array_equal(ids[:, : plain.n_tokens], base_ids)
+    t = with_capacity.tokens.index("budget_max_pes")
+    assert len(np.unique(values[:, t])) > 4  # it varies with the budget

@@ -209,3 +209,15 @@ def test_training_on_near_optimal_sets_hits_them(dataset_dir: Path, tmp_path: Pa
     assert (val["val/near_acc"] >= val["val/exact_acc"]).all()
     losses = log["train/knob_loss"].dropna().to_numpy()
     assert losses[-1] < losses[0]
+
+
+def test_a_model_with_budget_features_trains_and_predicts(dataset_dir: Path, tmp_path) -> None:
+    from models.predict import Predictor
+
+    bundle = train(dataset_dir, tmp_path, TrainConfig(max_epochs=1, budget_features=True, **TINY))
+    stats = load_bundle(bundle)[1]["feature_stats"]
+    assert "budget_max_pes" in stats["tokens"] and stats["capacity"]["pes"]
+    from data_gen.dataset import read_dataset
+
+    frame = read_dataset(dataset_dir).head(20)
+    assert all(len(row) == 3 for row in Predictor(bundle).predict(frame, top_k=3))
