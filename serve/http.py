@@ -605,6 +605,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        await compute(queries, service.warm_up)  # before the first request is accepted
         yield
         for pool in (queries, refinements):
             pool.shutdown(wait=False, cancel_futures=True)

@@ -160,6 +160,12 @@ class RecommendService:
             trip_step=2,
         )  # fmt: skip
 
+    def warm_up(self) -> None:
+        """Build the lazy tables (budget grid, onnxruntime's first-run allocations, the
+        mapper's candidate grids) with one small query, so no user's first request pays."""
+        layer = Layer("warm-up", n=1, k=64, c=64, p=14, q=14, r=3, s=3)
+        self.recommend(Network("warm-up", "layer", (layer,)), Budget(area_mm2=20.0), "edp")
+
     @cached_property
     def smallest_design(self) -> tuple[float, float]:
         """The least area (mm2) and power (mW) of any design in the space."""

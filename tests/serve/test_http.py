@@ -351,3 +351,16 @@ def test_the_server_command_runs_several_workers(bundle_dir, tmp_path) -> None:
         proc.terminate()
         proc.wait(20)
         log.close()
+
+
+def test_the_app_warms_its_service_up_before_taking_requests(bundle_dir) -> None:
+    from fastapi.testclient import TestClient
+
+    from serve.predictor import OnnxPredictor
+    from serve.recommend import RecommendService
+
+    fresh = RecommendService(OnnxPredictor(bundle_dir))
+    assert "budget_grid" not in fresh.__dict__  # built lazily, by the first query
+    with TestClient(create_app(fresh)) as local:  # runs the app's startup
+        assert "budget_grid" in fresh.__dict__
+        assert local.get("/v1/health").status_code == 200
