@@ -33,8 +33,8 @@ bench: install  ## every benchmark of BENCHMARKS.md (the labeller one takes abou
 	$(PY) bench/serve_latency.py
 	$(PY) bench/http_load.py --clients 50 --seconds 20
 
-data: install  ## the base dataset: 1e5 exact labels of zoo + synthetic layers (~50 min, 2 cores)
-	$(VENV)/bin/airchitect generate --n 100000 --workloads zoo+synthetic --seed 0 --out data/base
+data: install  ## the base dataset: 1e5 exact labels of zoo + synthetic layers, 32 runners-up each (~65 min, 2 cores)
+	$(VENV)/bin/airchitect generate --n 100000 --workloads zoo+synthetic --seed 0 --top-k 32 --out data/base
 
 train: data  ## the recommender on data/base with the shipped configuration
 	$(VENV)/bin/airchitect train --data data/base --out runs/base --config models/configs/default.yaml
