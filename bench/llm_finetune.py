@@ -1,7 +1,8 @@
 """Fine-tuning on LLM workloads, judged on LLM families the fine-tuning never saw.
 
-Run (after ``make train`` and ``airchitect generate --n 4000 --workloads llm --out data/llm``):
-``.venv/bin/python bench/llm_finetune.py --base runs/base --data data/llm``.
+Run (after ``airchitect generate --n 4500 --workloads llm --top-k 32 --out data/llm``):
+``.venv/bin/python bench/llm_finetune.py --data data/llm``. ``--base`` is a run directory or a
+serving bundle; the default is the shipped model, so no training run is needed.
 
 The base model was trained without LLM data. The held-out families' rows (``--held-out``,
 default Qwen2 and Phi) are the test rows of every model. Compared on them:
@@ -22,8 +23,10 @@ from pathlib import Path
 
 import torch
 
+from models.bundle import bundle_file
 from models.evaluate import evaluate_run
 from models.finetune import FinetuneConfig, finetune
+from serve.bundle import DEFAULT_BUNDLE
 
 OUT = Path("bench/results/llm_finetune.json")
 
@@ -35,7 +38,7 @@ def card(name: str, bundle: Path, data: Path, split: str, rows: int, seconds: fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=Path, default=Path("runs/base"))
+    parser.add_argument("--base", type=Path, default=DEFAULT_BUNDLE, help="run or bundle dir")
     parser.add_argument("--data", type=Path, default=Path("data/llm"))
     parser.add_argument("--work", type=Path, default=Path("runs/llm_finetune"))
     parser.add_argument("--held-out", default="llm-qwen2,llm-phi")
@@ -46,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     split = f"family:{args.held_out}"
-    base = args.base / "model.pt"
+    base = bundle_file(args.base)
     results = [card("base (no LLM data)", base, args.data, split, args.test_rows, 0.0)]
     for freeze in ("encoder", "none"):
         start = time.perf_counter()
