@@ -125,3 +125,14 @@ def test_weights_recovered_from_the_onnx_graph_are_the_trained_ones(
         if name not in initialised:
             assert torch.equal(value, trained[name]), name
     assert check_parity(recovered, bundle_dir) <= 1e-4
+
+
+def test_a_serving_bundle_can_be_fine_tuned_where_it_was_never_trained(
+    bundle_dir: Path, serve_dataset: Path, tmp_path: Path
+) -> None:
+    from models.bundle import load_bundle
+    from models.finetune import FinetuneConfig, finetune
+
+    out = finetune(bundle_dir, serve_dataset, tmp_path / "ft", FinetuneConfig(max_epochs=1))
+    assert out["finetuned_from"]["path"] == str((bundle_dir / "model.pt").resolve())
+    assert load_bundle(out["bundle"])[1]["feature_stats"] == read_meta(bundle_dir)["feature_stats"]
