@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -171,6 +172,54 @@ async def load(url: str, bodies: list[dict], clients: int, seconds: float,
             "elapsed": elapsed, "failures": failures}  # fmt: skip
 
 
+#: wrk's Lua side: cycle through the bodies, pause an exponential think time before every
+#: request (the first included, so connections do not all start at once), report as JSON.
+WRK_SCRIPT = """
+local bodies = {%(bodies)s}
+local n, think_ms = 0, %(think_ms)r
+math.randomseed(%(seed)d)
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/v1/recommend", {["Content-Type"] = "application/json"},
+                    bodies[(n - 1) %% #bodies + 1])
+end
+if think_ms > 0 then
+  delay = function() return -think_ms * math.log(1 - math.random()) end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\\nWRK-JSON {"requests": %%d, "duration_us": %%d, "connect": %%d, '
+    .. '"read": %%d, "write": %%d, "status": %%d, "timeout": %%d, "p50": %%.1f, "p90": %%.1f, '
+    .. '"p99": %%.1f, "mean": %%.1f, "max": %%.1f}\\n', summary.requests, summary.duration,
+    e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50),
+    latency:percentile(90), latency:percentile(99), latency.mean, latency.max))
+end
+"""
+
+
+def wrk_load(url: str, bodies: list[dict], clients: int, seconds: float, think_s: float,
+             seed: int) -> dict[str, Any]:  # fmt: skip
+    """The same load from wrk (C, one thread): a Python client on these 2 shared cores spends
+    milliseconds of CPU per request and its own queueing shows up as server latency."""
+    lua = ", ".join(f"[==[{json.dumps(b)}]==]" for b in bodies)
+    script = WRK_SCRIPT % {"bodies": lua, "think_ms": think_s * 1e3, "seed": seed}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as f:
+        f.write(script)
+        f.flush()
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "30s", "-s", f.name,
+             url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    report = json.loads(out.split("WRK-JSON", 1)[1])
+    errors = sum(report[k] for k in ("connect", "read", "write", "status", "timeout"))
+    latency = {k: report[k] / 1e3 for k in ("p50", "p90", "p99", "mean", "max")}  # us -> ms
+    counts = {"ok": report["requests"] - report["status"], "rejected": 0, "errors": errors,
+              "cache_hits": 0}  # fmt: skip
+    return {"latency_ms": latency, "server_ms": [], "counts": counts, "sent": report["requests"],
+            "elapsed": report["duration_us"] / 1e6, "failures": []}  # fmt: skip
+
+
 def percentiles(values: list[float], scale: float = 1.0) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p90": None, "p99": None, "mean": None, "max": None}
@@ -210,7 +259,15 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=256, help="distinct request bodies")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/http_load.json")
+    parser.add_argument(
+        "--client",
+        choices=("python", "wrk"),
+        default="python",
+        help="load generator: asyncio + httpx, or wrk (Debian package `wrk`)",
+    )
     args = parser.parse_args()
+    if args.client == "wrk" and (args.requests is not None or shutil.which("wrk") is None):
+        parser.error("--client wrk needs the wrk command and runs for --seconds, not --requests")
     if args.clients < 1 or args.seconds <= 0 or (args.requests is not None and args.requests < 1):
         parser.error("--clients, --seconds and --requests must be positive")
     try:
@@ -222,13 +279,18 @@ def main() -> None:
     with tempfile.TemporaryFile() as log:
         proc = start_server(args.bundle, port, args.threads, log, args.workers, args.cache_size)
         try:
-            run = asyncio.run(load(f"http://127.0.0.1:{port}", request_pool(args.pool, args.seed),
-                                   args.clients, args.seconds, args.requests,
-                                   args.think_ms / 1e3))  # fmt: skip
+            url, bodies = f"http://127.0.0.1:{port}", request_pool(args.pool, args.seed)
+            if args.client == "wrk":
+                run = wrk_load(url, bodies, args.clients, args.seconds, args.think_ms / 1e3,
+                               args.seed)  # fmt: skip
+            else:
+                run = asyncio.run(load(url, bodies, args.clients, args.seconds, args.requests,
+                                       args.think_ms / 1e3))  # fmt: skip
+                run["latency_ms"] = percentiles(run.pop("latencies"), 1e3)
         finally:
             stop_server(proc)
 
-    done = len(run["latencies"])
+    done = run["counts"]["ok"] + run["counts"]["rejected"]
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "bundle": str(args.bundle), "space": meta["space"].get("name"),
@@ -236,7 +298,7 @@ def main() -> None:
         "seconds_limit": args.seconds, "requests_limit": args.requests,
         "elapsed_s": run["elapsed"], "requests": run["sent"], **run["counts"],
         "requests_per_s": done / run["elapsed"] if run["elapsed"] > 0 else None,
-        "latency_ms": percentiles(run["latencies"], 1e3),
+        "latency_ms": run["latency_ms"], "client": args.client,
         "server_compute_ms": percentiles(run["server_ms"]),
         "first_failures": run["failures"][:5], "server_threads": args.threads,
         "server_workers": args.workers, "cache_size": args.cache_size,
