@@ -212,12 +212,17 @@ def wrk_load(url: str, bodies: list[dict], clients: int, seconds: float, think_s
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
     report = json.loads(out.split("WRK-JSON", 1)[1])
-    errors = sum(report[k] for k in ("connect", "read", "write", "status", "timeout"))
     latency = {k: report[k] / 1e3 for k in ("p50", "p90", "p99", "mean", "max")}  # us -> ms
+    errors = sum(report[k] for k in ("connect", "read", "write", "status", "timeout"))
     counts = {"ok": report["requests"] - report["status"], "rejected": 0, "errors": errors,
               "cache_hits": 0}  # fmt: skip
+    failures = [
+        f"wrk {kind} errors: {report[kind]}"
+        for kind in ("connect", "read", "write", "status", "timeout")
+        if report[kind]
+    ]
     return {"latency_ms": latency, "server_ms": [], "counts": counts, "sent": report["requests"],
-            "elapsed": report["duration_us"] / 1e6, "failures": []}  # fmt: skip
+            "elapsed": report["duration_us"] / 1e6, "failures": failures}  # fmt: skip
 
 
 def percentiles(values: list[float], scale: float = 1.0) -> dict[str, float | None]:
