@@ -112,7 +112,11 @@ def test_ctrl_c_stops_promptly_and_the_dataset_resumes(tmp_path):
     cmd = [sys.executable, "-m", "airchitect", "generate", "--n", "400", "--space", "reduced",
            "--workloads", "zoo", "--shards", "200", "--workers", "2", "--quiet", "--out",
            str(tmp_path)]  # fmt: skip
-    proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    # SIG_DFL in the child: a shell without job control starts background jobs with SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt (a suite run with `&` failed so)
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if (tmp_path / "manifest.json").exists() and Manifest.load(tmp_path).shards:
