@@ -26,12 +26,12 @@ lint: install
 demo: install  ## the main job: a design for ResNet-50 from the shipped model, under 40 mm²
 	$(VENV)/bin/airchitect recommend --model resnet50 --area-mm2 40 --objective edp --top 10
 
-bench: install  ## every benchmark of BENCHMARKS.md (the labeller one takes about 45 min)
+bench: install  ## every benchmark of BENCHMARKS.md (the labeller one takes about 45 min; HTTP uses wrk where installed)
 	$(PY) bench/cost_model.py
 	$(PY) bench/generate_throughput.py --n 2000 --workers 2
 	$(PY) bench/labellers.py --workloads 50 --workers 2
 	$(PY) bench/serve_latency.py
-	$(PY) bench/http_load.py --clients 50 --seconds 20
+	$(PY) bench/http_load.py --client $$(command -v wrk >/dev/null && echo wrk || echo python) --clients 50 --seconds 20 --workers 2 --think-ms 1000
 
 data: install  ## the base dataset: 1e5 exact labels of zoo + synthetic layers, 32 runners-up each (~65 min, 2 cores)
 	$(VENV)/bin/airchitect generate --n 100000 --workloads zoo+synthetic --seed 0 --top-k 32 --out data/base
