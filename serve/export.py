@@ -33,6 +33,9 @@ from serve.bundle import (
 )
 
 PARITY_ATOL = 1e-4
+#: The run bundle's (model.pt's) entries that meta.json repeats: serving needs them without torch.
+META_FROM_RUN = ("model_config", "feature_stats", "cost_stats", "space", "space_hash",
+                 "schema_version", "train_config", "metrics", "data", "finetuned_from")  # fmt: skip
 #: 23 is the first opset with a fused Attention op (onnxruntime >= 1.23 runs it on CPU): one
 #: node per attention block instead of about twenty reshapes, transposes and matmuls.
 OPSET = 23
@@ -117,10 +120,8 @@ def neighbour_index(vectors: np.ndarray) -> faiss.Index:
 
 
 def _meta(bundle: dict[str, Any], run: Path, max_abs: float, n_neighbours: int) -> dict[str, Any]:
-    keep = ("model_config", "feature_stats", "cost_stats", "space", "space_hash",
-            "schema_version", "train_config", "metrics", "data", "finetuned_from")  # fmt: skip
     meta = {"format": SERVING_FORMAT, "version": SERVING_VERSION}
-    meta |= {k: bundle[k] for k in keep if k in bundle}
+    meta |= {k: bundle[k] for k in META_FROM_RUN if k in bundle}
     meta["export"] = {"from": str(run), "opset": OPSET, "torch": torch.__version__,
                       "parity_max_abs": max_abs, "neighbours": n_neighbours}  # fmt: skip
     return meta

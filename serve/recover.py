@@ -18,7 +18,6 @@ rebuilt model is checked against onnxruntime on the neighbour rows before it is 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +28,12 @@ from onnx import numpy_helper
 
 from models.bundle import BUNDLE_FORMAT, BUNDLE_VERSION
 from models.network import Recommender, RecommenderConfig
-from serve.bundle import META_NAME, ONNX_NAME, read_meta
-from serve.export import PARITY_ATOL
+from serve.bundle import ONNX_NAME, read_meta
+from serve.export import META_FROM_RUN, PARITY_ATOL
 
 PREFIX = "model."
 #: Weights the serving graph does not hold: left at their seeded initialisation.
 NOT_IN_GRAPH = ("projection.",)
-#: meta.json keys that are also keys of a model.pt bundle.
-_SHARED_KEYS = ("model_config", "feature_stats", "cost_stats", "space", "space_hash",
-                "schema_version", "train_config", "metrics", "data", "finetuned_from")  # fmt: skip
 
 
 class RecoveryError(RuntimeError):
@@ -142,9 +138,9 @@ def recover_bundle(bundle_dir: str | Path) -> dict[str, Any]:
     if not max_abs <= PARITY_ATOL:
         raise RecoveryError(f"{bundle_dir}: recovered weights differ from the ONNX graph by "
                             f"{max_abs:.2e} > {PARITY_ATOL}")  # fmt: skip
-    meta = json.loads((Path(bundle_dir) / META_NAME).read_text())
+    meta = read_meta(bundle_dir)
     bundle = {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION}
-    bundle |= {k: meta[k] for k in _SHARED_KEYS if k in meta}
+    bundle |= {k: meta[k] for k in META_FROM_RUN if k in meta}
     bundle["state_dict"] = model.state_dict()
     bundle["recovered"] = {"from": ONNX_NAME, "parity_max_abs": max_abs,
                            "initialised": missing}  # fmt: skip
