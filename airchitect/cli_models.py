@@ -171,6 +171,17 @@ def finetune(
     )
 
 
+def _named_paths(items: list[str] | None, option: str, what: str) -> list[tuple[str, Path]]:
+    """``NAME=PATH`` option values as (name, path) pairs; a malformed one is a usage error."""
+    pairs = []
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise typer.BadParameter(f"expected NAME={what}, got {item!r}", param_hint=option)
+        pairs.append((name, Path(path)))
+    return pairs
+
+
 @app.command("evaluate-model")
 @_user_errors
 def evaluate_model(
@@ -182,6 +193,13 @@ def evaluate_model(
     compare: Annotated[
         list[str] | None,
         typer.Option(help="NAME=RUN: another model (an ablation) scored on the same rows."),
+    ] = None,
+    served: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=BUNDLE: a serving bundle's answers (decoder top-k and "
+            "neighbours, re-ranked by the cost model) scored on the same rows."
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
@@ -195,13 +213,17 @@ def evaluate_model(
     with flag("--model"):
         bundle = bundle_file(model)
     extra = {}
-    for item in compare or []:
-        name, sep, run = item.partition("=")
-        if not sep or not name or not run:
-            raise typer.BadParameter(f"expected NAME=RUN, got {item!r}", param_hint="--compare")
+    for name, run in _named_paths(compare, "--compare", "RUN"):
         with flag("--compare"):
-            extra[name] = str(bundle_file(Path(run)))
-    cards = evaluate_run(bundle, data, split, baselines, max_rows, extra, progress=True)
+            extra[name] = str(bundle_file(run))
+    methods = {}
+    for name, path in _named_paths(served, "--served", "BUNDLE"):
+        from serve.evaluate import served_method
+
+        with flag("--served"):
+            methods[f"{name} (served answer)"] = served_method(path)
+    cards = evaluate_run(bundle, data, split, baselines, max_rows, extra, progress=True,
+                         extra_methods=methods)  # fmt: skip
     if json_out:
         _print_json([c.to_dict() for c in cards])
         return

@@ -26,19 +26,49 @@ import torch
 from models.bundle import bundle_file
 from models.evaluate import evaluate_run
 from models.finetune import FinetuneConfig, finetune
-from serve.bundle import DEFAULT_BUNDLE
+from serve.bundle import DEFAULT_BUNDLE, META_NAME
+from serve.evaluate import served_method
+from serve.export import export_bundle
 
 OUT = Path("bench/results/llm_finetune.json")
 
 
-def card(name: str, bundle: Path, data: Path, split: str, rows: int, seconds: float) -> dict:
-    (score,) = evaluate_run(bundle, data, split, baselines=False, max_rows=rows)
-    return {"model": name, "train_seconds": seconds} | score.to_dict()
+def card(name: str, bundle: Path, serving: Path | None, data: Path, split: str, rows: int,
+         seconds: float) -> dict:  # fmt: skip
+    """The decoder's scorecard, and the serving bundle's answers (``served_*``) on the same
+    rows: what ``airchitect recommend`` gives a user."""
+    methods = {"served": served_method(serving)} if serving is not None else {}
+    score, *served = evaluate_run(bundle, data, split, baselines=False, max_rows=rows,
+                                  extra_methods=methods)  # fmt: skip
+    out = {"model": name, "train_seconds": seconds} | score.to_dict()
+    for s in served:
+        out |= {
+            "served_exact_accuracy": s.exact_accuracy,
+            "served_valid_share": s.valid_share,
+            "served_regret_geomean": s.regret_geomean,
+            "served_regret_p90": s.regret_p90,
+        }
+    return out
+
+
+def serving_bundle(model: Path, data: Path | None) -> Path | None:
+    """``model``'s serving bundle: ``model`` itself when it is one, else exported beside its run
+    (the neighbour index holds the run's own training rows of ``data``; None without data)."""
+    if (model / META_NAME).exists():
+        return model
+    if data is None:
+        return None
+    out = model.parent / "serving"
+    export_bundle(model.parent if model.suffix == ".pt" else model, data, out)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, default=DEFAULT_BUNDLE, help="run or bundle dir")
+    parser.add_argument("--base-data", type=Path, default=None,
+                        help="the base run's dataset, to export it for serving (a serving "
+                        "bundle as --base needs none)")  # fmt: skip
     parser.add_argument("--data", type=Path, default=Path("data/llm"))
     parser.add_argument("--work", type=Path, default=Path("runs/llm_finetune"))
     parser.add_argument("--held-out", default="llm-qwen2,llm-phi")
@@ -50,15 +80,19 @@ def main() -> None:
     torch.set_num_threads(1)
     split = f"family:{args.held_out}"
     base = bundle_file(args.base)
-    results = [card("base (no LLM data)", base, args.data, split, args.test_rows, 0.0)]
+    base_serving = serving_bundle(args.base, args.base_data)
+    results = [card("base (no LLM data)", base, base_serving, args.data, split, args.test_rows,
+                    0.0)]  # fmt: skip
     for freeze in ("encoder", "none"):
         start = time.perf_counter()
         config = FinetuneConfig(freeze=freeze, split=split, max_rows=args.max_rows,
                                 max_epochs=args.epochs, lr=args.lr)  # fmt: skip
         out = finetune(base, args.data, args.work / f"freeze-{freeze}", config)
+        seconds = time.perf_counter() - start
         name = "fine-tuned, decoder only" if freeze == "encoder" else "fine-tuned, all"
-        results.append(card(name, out["bundle"], args.data, split, args.test_rows,
-                            time.perf_counter() - start))  # fmt: skip
+        serving = serving_bundle(out["bundle"], args.data)
+        results.append(card(name, out["bundle"], serving, args.data, split, args.test_rows,
+                            seconds))  # fmt: skip
     tmp = OUT.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"held_out": args.held_out, "max_rows": args.max_rows,
                                "epochs": args.epochs, "lr": args.lr, "results": results},
@@ -70,12 +104,16 @@ def main() -> None:
 def table(results: list[dict], held_out: str) -> str:
     rows = [f"held-out families: {held_out}\n",
             "| model | exact design | valid | regret gmean | regret p90 | top-5 regret gmean |"
-            " train s |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+            " served: exact | served: regret gmean | served: p90 | train s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for r in results:
+        served = (f"{r['served_exact_accuracy']:.1%} | {r['served_regret_geomean']:.3f} "
+                  f"| {r['served_regret_p90']:.2f}" if "served_regret_geomean" in r
+                  else "– | – | –")  # fmt: skip
         rows.append(f"| {r['model']} | {r['exact_accuracy']:.1%} | {r['valid_share']:.1%} "
                     f"| {r['regret_geomean']:.3f} | {r['regret_p90']:.2f} "
-                    f"| {r['top5_regret_geomean']:.3f} | {r['train_seconds']:.0f} |")  # fmt: skip
+                    f"| {r['top5_regret_geomean']:.3f} | {served} "
+                    f"| {r['train_seconds']:.0f} |")  # fmt: skip
     return "\n".join(rows)
 
 

@@ -9,6 +9,7 @@ model, which is how serving answers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +48,7 @@ def row_layer(row) -> Layer:
                  precision_bytes=int(row.precision_bytes), op=str(row.op))  # fmt: skip
 
 
-def _budget(row) -> Budget:
+def row_budget(row) -> Budget:
     area, power = row.area_budget_mm2, row.power_budget_mw
     return Budget(None if pd.isna(area) else float(area), None if pd.isna(power) else float(power))
 
@@ -73,7 +74,7 @@ def design_scores(
         if not len(designs):
             continue
         hw = space.decode_batch(space.unflat_index(designs))
-        fits, _ = check_budget(hw, _budget(row))
+        fits, _ = check_budget(hw, row_budget(row))
         found = best_mappings(row_layer(row), hw, Objective.parse(row.objective),
                               options=space.mapping_options)  # fmt: skip
         score = np.where(fits & found.found, found.score, np.inf)
@@ -143,13 +144,15 @@ def evaluate_run(
     max_rows: int = 5000,
     extra_models: dict[str, str] | None = None,
     progress: bool = False,
+    extra_methods: dict[str, Callable[[pd.DataFrame], np.ndarray]] | None = None,
 ) -> list[Scorecard]:
     """Scorecards of the model (and the baselines) on the held-out rows of its own split.
 
     The split defaults to the one the model was trained with, so its test rows were never
     seen; ``max_rows`` caps the rows scored (a seeded sample) to bound the mapper time.
     ``extra_models`` (name -> run), e.g. ablations trained on the same split, are scored on
-    the same rows."""
+    the same rows, and so are ``extra_methods`` (name -> a function from the test rows to their
+    ranked designs `(rows, k)`, e.g. a serving bundle's answers)."""
     import torch as _torch
 
     from models.baselines import majority, mlp_classifier, nearest_neighbours
@@ -180,6 +183,8 @@ def evaluate_run(
         )
     for name, path in (extra_models or {}).items():
         methods[name] = recommender_candidates(path, test)
+    for name, method in (extra_methods or {}).items():
+        methods[name] = method(test)
     return scorecards(methods, test, space, progress)
 
 

@@ -43,7 +43,7 @@ from models.train import (
     write_run,
 )
 
-__all__ = ["ENCODER_PARTS", "FREEZE", "FinetuneConfig", "finetune", "freeze_encoder"]
+__all__ = ["ENCODER_PARTS", "FREEZE", "FinetuneConfig", "capped_rows", "finetune", "freeze_encoder"]
 
 #: What ``freeze`` accepts.
 FREEZE: tuple[str, ...] = ("encoder", "none")
@@ -110,6 +110,13 @@ class FinetuneConfig:
         return TrainConfig.from_dict({**inherited, **own})
 
 
+def capped_rows(train: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """The training rows a fine-tune with ``max_rows`` uses: a seeded sample, in file order."""
+    if max_rows is None or len(train) <= max_rows:
+        return train
+    return train.sample(n=max_rows, random_state=seed).sort_index().reset_index(drop=True)
+
+
 class FixedStatsDataModule(RecommenderDataModule):
     """Splits like :class:`RecommenderDataModule`, but encodes with given statistics (the base
     model's) instead of fitting them, and trains on at most ``max_rows`` sampled rows."""
@@ -138,8 +145,7 @@ class FixedStatsDataModule(RecommenderDataModule):
         super().setup(stage)
         train = self.frames["train"]
         if fresh and self.max_rows is not None and len(train) > self.max_rows:
-            sample = train.sample(n=self.max_rows, random_state=self.seed).sort_index()
-            self.frames["train"] = sample.reset_index(drop=True)
+            self.frames["train"] = capped_rows(train, self.max_rows, self.seed)
             self.tensors["train"] = encode_rows(
                 self.frames["train"],
                 self.feature_stats,

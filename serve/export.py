@@ -78,8 +78,10 @@ def parity(model: Recommender, onnx_path: Path, ids: np.ndarray, values: np.ndar
 
 
 def training_rows(bundle: dict[str, Any], data_dir: Path, max_rows: int, seed: int) -> pd.DataFrame:
-    """The run's own training split of ``data_dir`` (never its test rows), sampled."""
+    """The run's own training split of ``data_dir`` (never its test rows), sampled. A fine-tune
+    that was capped at ``max_rows`` indexes only the rows it trained on."""
     from models.data import RecommenderDataModule
+    from models.finetune import capped_rows
 
     cfg = bundle["train_config"]
     dm = RecommenderDataModule(data_dir, split=cfg["split"], val_fraction=cfg["val_fraction"],
@@ -89,6 +91,8 @@ def training_rows(bundle: dict[str, Any], data_dir: Path, max_rows: int, seed: i
                           f"{bundle['space_hash']}")  # fmt: skip
     dm.setup()
     train = dm.frames["train"]
+    if bundle.get("finetune_config"):
+        train = capped_rows(train, bundle["finetune_config"].get("max_rows"), cfg["seed"])
     if len(train) > max_rows:
         train = train.sample(max_rows, random_state=seed)
     return train.reset_index(drop=True)

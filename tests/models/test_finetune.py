@@ -132,6 +132,15 @@ def test_freeze_none_and_max_rows(
     tuned = load_bundle(summary["bundle"])[1]["state_dict"]
     for key in ("encoder.layers.0.linear1.weight", "token_embedding.weight", "cls"):
         assert not torch.equal(base[key], tuned[key]), key
+    # served, the fine-tune's neighbours are the 40 rows it trained on, none of the others
+    from serve.export import training_rows
+
+    bundle = load_bundle(summary["bundle"])[1]
+    indexed = training_rows(bundle, llm_dataset_dir, max_rows=10_000, seed=0)
+    dm = RecommenderDataModule(llm_dataset_dir, **SPLIT)
+    dm.setup()
+    assert len(indexed) == 40
+    assert set(indexed["row_id"]) < set(dm.frames["train"]["row_id"])
 
 
 def test_space_hash_mismatch_names_both_hashes(
