@@ -6,9 +6,9 @@
 2. The faiss neighbours of the heaviest layers add the designs that won on similar workloads.
 3. Candidates over the area/power budget are dropped before any cost is computed.
 4. Re-ranking: every remaining candidate is scored on the network with a coarse mapping space
-   (a subset of PE-reuse and batch tilings), and the best few with the full mapper; the best
-   valid one wins. The returned design therefore always fits the budget and has a valid
-   mapping for every layer.
+   (a subset of PE-reuse and batch tilings), and those within a factor of the best coarse
+   score (at most ``max_finalists``) with the full mapper; the best valid one wins. The
+   returned design therefore always fits the budget and has a valid mapping for every layer.
 5. If no candidate survives, a short search over budget-feasible points takes over; only when
    no point of the space fits the budget at all is an error raised (naming the budget).
 6. ``refine=N`` runs constrained BO warm-started from the best candidates for N evaluations.
@@ -62,7 +62,12 @@ class Settings:
     top_k: int = 8  # decoder designs
     neighbours: int = 4  # faiss neighbours per heavy layer
     heavy_layers: int = 3  # layers whose own top-1 and neighbours are added
-    finalists: int = 1  # candidates mapped over the full mapping space
+    finalists: int = 1  # candidates always mapped over the full mapping space
+    # ... and so is every candidate whose screening score is within this factor of the best
+    # one: the coarse space can overrate a design's cost by up to about 2x (large GEMMs whose
+    # best tiles it lacks), and picking by the screen alone cost 3 % of regret on LLM layers
+    screen_ratio: float = 2.0
+    max_finalists: int = 6
     refine: int = 0  # constrained-BO evaluations after the model's answer
     seed: int = 0
 
@@ -73,6 +78,11 @@ class Settings:
         for name in ("neighbours", "refine"):
             if getattr(self, name) < 0:
                 raise ValueError(f"field {name!r} must be >= 0, got {getattr(self, name)!r}")
+        if not self.screen_ratio >= 1.0:
+            raise ValueError(f"field 'screen_ratio' must be >= 1, got {self.screen_ratio!r}")
+        if self.max_finalists < self.finalists:
+            raise ValueError(f"field 'max_finalists' must be >= finalists ({self.finalists}), "
+                             f"got {self.max_finalists!r}")  # fmt: skip
 
 
 @dataclass
@@ -155,8 +165,11 @@ class RecommendService:
     def __init__(self, predictor: OnnxPredictor, tech: TechTable = DEFAULT_TECH) -> None:
         self.predictor, self.space, self.tech = predictor, predictor.space, tech
         options = self.space.mapping_options
+        # every other trip count of the full space, never beyond its largest: a screening
+        # mapping is then always one the full mapper can find too
         self.screen_options = MappingOptions(
-            options.trip_options // 2 + 1, options.batch_trip_options // 2 + 1, SCREEN_PE_REUSE,
+            (options.trip_options + 1) // 2, (options.batch_trip_options + 1) // 2,
+            tuple(r for r in SCREEN_PE_REUSE if r in options.pe_reuse) or options.pe_reuse[:1],
             trip_step=2,
         )  # fmt: skip
 
@@ -266,12 +279,17 @@ class RecommendService:
         return (found, i, pool.why[int(flat[winner])]), table
 
     def _screen_and_map(self, distinct, hw, objective, settings: Settings):
-        """Coarse scores of every point, then the full mapper on the best ``finalists``."""
+        """Coarse scores of every point, then the full mapper on the finalists: the best
+        ``finalists``, and any other within ``screen_ratio`` of the best (``max_finalists``
+        in all)."""
         coarse = network_best_mappings(distinct, hw, objective, self.tech, self.screen_options)
         order = tie_rank(coarse.score, _area(coarse), np.arange(len(hw)))
-        order = [j for j in order[: settings.finalists] if np.isfinite(coarse.score[j])]
-        if not order:
-            return None
+        close = coarse.score[order[0]] * settings.screen_ratio
+        order = [j for rank, j in enumerate(order[: settings.max_finalists])
+                 if np.isfinite(coarse.score[j])
+                 and (rank < settings.finalists or coarse.score[j] <= close)]  # fmt: skip
+        if not order:  # no tiling of the coarse space fits; the full space may still have one
+            order = list(range(len(hw)))
         found = network_best_mappings(distinct, hw.take(np.array(order)), objective, self.tech,
                                       self.space.mapping_options)  # fmt: skip
         if not found.found.any():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from airchitect.cost.mapper import tile_options
 from airchitect.cost.network import evaluate_network
 from airchitect.space.budget import Budget, check_budget, hardware_area_mm2
 from airchitect.workloads import build_llm_generation, load_llm_config
@@ -131,3 +134,30 @@ def test_settings_are_checked() -> None:
         Settings(top_k=0)
     with pytest.raises(ValueError, match="field 'refine'"):
         Settings(refine=-1)
+    with pytest.raises(ValueError, match="field 'screen_ratio'"):
+        Settings(screen_ratio=0.5)
+    with pytest.raises(ValueError, match="field 'max_finalists'"):
+        Settings(finalists=3, max_finalists=2)
+
+
+@given(bound=st.integers(1, 300_000))
+def test_the_screening_space_is_part_of_the_full_mapping_space(service, bound: int) -> None:
+    """Every screening tiling is one the full mapper tries, so a design the screen maps is
+    never dropped by the full mapper, and a screening score bounds the full score above."""
+    full, screen = service.space.mapping_options, service.screen_options
+    for trips, screen_trips in ((full.trip_options, screen.trip_options),
+                                (full.batch_trip_options, screen.batch_trip_options)):  # fmt: skip
+        wide = set(tile_options(bound, trips, full.trip_step).tolist())
+        assert set(tile_options(bound, screen_trips, screen.trip_step).tolist()) <= wide
+    assert set(screen.pe_reuse) <= set(full.pe_reuse)
+
+
+@pytest.mark.parametrize("objective", ["latency", "edp"])
+def test_more_finalists_never_give_a_worse_answer(service, objective: str) -> None:
+    """The screen's best is always a finalist, so mapping more in full can only help."""
+    lm_head = gemm("lm_head", m=512, n=50_257, k=768, precision_bytes=2)
+    for layer in (LAYER, lm_head):
+        budget = Budget(area_mm2=6.0)
+        one = service.recommend(layer, budget, objective, Settings(max_finalists=1))
+        many = service.recommend(layer, budget, objective, Settings(max_finalists=6))
+        assert many.score <= one.score * (1 + 1e-9)
