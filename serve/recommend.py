@@ -41,7 +41,12 @@ from airchitect.search.random_search import FeasibleSampler
 from airchitect.space.budget import Budget, check_budget, hardware_area_mm2, hardware_power_mw
 from airchitect.workloads.layer import Layer
 from airchitect.workloads.network import Network
-from models.decode import BudgetGrid, knob_log_probs, top_k_within_budget
+from models.decode import (
+    BudgetGrid,
+    knob_log_probs,
+    spread_knob_positions,
+    top_k_within_budget,
+)
 from serve.predictor import OnnxPredictor
 
 #: Coarse mapping space for screening: trip counts 1, 4, 16, ... (every other power of two) for
@@ -173,6 +178,11 @@ class RecommendService:
             trip_step=2,
         )  # fmt: skip
 
+    @cached_property
+    def spread_knobs(self) -> tuple[int, ...]:
+        """The decoder's candidates are spread over these knobs (:data:`SPREAD_KNOBS`)."""
+        return spread_knob_positions(self.space)
+
     def warm_up(self) -> None:
         """Build the lazy tables (budget grid, onnxruntime's first-run allocations, the
         mapper's candidate grids) with one small query, so no user's first request pays."""
@@ -237,7 +247,8 @@ class RecommendService:
         pool = _Pool()
         for layer_log_probs, k in asks:
             area, power = budget_columns(budget, len(layer_log_probs[0]))
-            flat, _ = top_k_within_budget(layer_log_probs, k, self.budget_grid, area, power)
+            flat, _ = top_k_within_budget(layer_log_probs, k, self.budget_grid, area, power,
+                                          self.spread_knobs)  # fmt: skip
             for f in flat[flat >= 0]:
                 pool.add(int(f), "decoder")
         return pool

@@ -16,6 +16,7 @@ from models.decode import (
     knob_log_probs,
     log_softmax,
     ordinal_log_probs,
+    spread,
     top_k_joint,
     top_k_within_budget,
 )
@@ -114,3 +115,24 @@ def test_decode_candidates_within_budget_only_lists_affordable_designs() -> None
     assert len(rows[0]) == 5
     hw = REDUCED.decode_batch(np.array([c.index_vector for c in rows[0]]))
     assert check_budget(hw, Budget(area, None))[0].all()
+
+
+def test_spread_keeps_the_best_first_and_then_skips_near_duplicates() -> None:
+    # rank order; knobs 0 and 2 are the ones to spread over, knob 1 does not count
+    vectors = np.array([[0, 0, 0], [0, 1, 0], [1, 0, 0], [0, 2, 0], [0, 0, 1], [2, 0, 0]])
+    assert spread(vectors, 3, (0, 2)).tolist() == [0, 2, 4]
+    # too few distinct designs: the best of the skipped ones fill up, in rank order
+    assert spread(vectors[:4], 3, (0, 2)).tolist() == [0, 1, 2]
+    assert spread(vectors, 3, ()).tolist() == [0, 1, 2]  # no knobs: the exact top
+
+
+def test_spread_candidates_still_fit_and_start_with_the_exact_best() -> None:
+    rng = np.random.default_rng(3)
+    log_probs = [np.log(rng.dirichlet(np.ones(c), size=4)) for c in GRID.cardinalities]
+    area = np.array([np.nan, 2.0, 5.0, np.nan])
+    power = np.full(4, np.nan)
+    exact, _ = top_k_within_budget(log_probs, 5, GRID, area, power)
+    spread_flat, _ = top_k_within_budget(log_probs, 5, GRID, area, power, spread_knobs=(0, 1))
+    assert (spread_flat[:, 0] == exact[:, 0]).all()
+    fits = GRID.fits(np.maximum(spread_flat, 0), area, power) | (spread_flat < 0)
+    assert fits.all()
