@@ -21,10 +21,11 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from models.bundle import bundle_file
-from models.evaluate import evaluate_run
+from models.evaluate import Scorecard, evaluate_run
 from models.finetune import FinetuneConfig, finetune
 from serve.bundle import DEFAULT_BUNDLE, META_NAME
 from serve.evaluate import served_method
@@ -41,6 +42,7 @@ def card(name: str, bundle: Path, serving: Path | None, data: Path, split: str, 
     score, *served = evaluate_run(bundle, data, split, baselines=False, max_rows=rows,
                                   extra_methods=methods)  # fmt: skip
     out = {"model": name, "train_seconds": seconds} | score.to_dict()
+    out["_rows"] = {"decoder": score} | ({"served": served[0]} if served else {})
     for s in served:
         out |= {
             "served_exact_accuracy": s.exact_accuracy,
@@ -49,6 +51,20 @@ def card(name: str, bundle: Path, serving: Path | None, data: Path, split: str, 
             "served_regret_p90": s.regret_p90,
         }
     return out
+
+
+def paired_ratio(after: Scorecard, before: Scorecard, draws: int = 2000) -> dict[str, float]:
+    """Geometric-mean regret of ``after`` over ``before`` on the rows both answered validly,
+    with a 95 % paired bootstrap interval (rows resampled, seed 0): below 1 is better."""
+    common, a, b = np.intersect1d(after.row_ids, before.row_ids, return_indices=True)
+    log_ratio = np.log(after.row_regret[a]) - np.log(before.row_regret[b])
+    log_ratio = log_ratio[np.isfinite(log_ratio)]
+    rng = np.random.default_rng(0)
+    means = log_ratio[rng.integers(0, len(log_ratio), (draws, len(log_ratio)))].mean(axis=1)
+    low, high = np.exp(np.percentile(means, [2.5, 97.5]))
+    return {"ratio": float(np.exp(log_ratio.mean())), "low": float(low), "high": float(high),
+            "rows": len(log_ratio), "better": int((log_ratio < -1e-9).sum()),
+            "worse": int((log_ratio > 1e-9).sum())}  # fmt: skip
 
 
 def serving_bundle(model: Path, data: Path | None) -> Path | None:
@@ -93,12 +109,23 @@ def main() -> None:
         serving = serving_bundle(out["bundle"], args.data)
         results.append(card(name, out["bundle"], serving, args.data, split, args.test_rows,
                             seconds))  # fmt: skip
+    base_rows = results[0].pop("_rows")
+    for r in results[1:]:  # each fine-tune against the base, row by row
+        own = r.pop("_rows")
+        r["against_base"] = {k: paired_ratio(own[k], base_rows[k]) for k in own if k in base_rows}
     tmp = OUT.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"held_out": args.held_out, "max_rows": args.max_rows,
                                "epochs": args.epochs, "lr": args.lr, "results": results},
                               indent=1))  # fmt: skip
     tmp.replace(OUT)
     print(table(results, args.held_out))
+    for r in results[1:]:
+        for kind, p in r["against_base"].items():
+            print(
+                f"{r['model']}, {kind}: regret x{p['ratio']:.4f} of the base's "
+                f"(95 % CI {p['low']:.4f}-{p['high']:.4f}; better on {p['better']}, worse on "
+                f"{p['worse']} of {p['rows']} rows)"
+            )
 
 
 def table(results: list[dict], held_out: str) -> str:

@@ -10,7 +10,7 @@ model, which is how serving answers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -95,9 +95,12 @@ class Scorecard:
     top5_valid_share: float
     top5_regret_geomean: float
     top5_regret_p90: float
+    # per row, for paired comparisons of methods on the same rows (not in to_dict)
+    row_ids: np.ndarray = field(default=None, repr=False, compare=False)
+    row_regret: np.ndarray = field(default=None, repr=False, compare=False)  # top-1, inf: invalid
 
     def to_dict(self) -> dict:
-        return self.__dict__.copy()
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("row_")}
 
 
 def _stats(ratios: np.ndarray) -> tuple[float, float, float]:
@@ -123,8 +126,9 @@ def scorecard(
     truth = space.unflat_index(label)
     guess = space.unflat_index(np.maximum(candidates[:, 0], 0))
     knobs = {k.name: float((truth[:, i] == guess[:, i]).mean()) for i, k in enumerate(space.knobs)}
+    ids = frame["row_id"].to_numpy() if "row_id" in frame else np.arange(len(frame))
     return Scorecard(name, len(frame), float((candidates[:, 0] == label).mean()), knobs,
-                     *top1, *top5)  # fmt: skip
+                     *top1, *top5, row_ids=ids, row_regret=scores[:, 0] / label_score)  # fmt: skip
 
 
 def recommender_candidates(bundle_path, frame: pd.DataFrame, k: int = TOP_K) -> np.ndarray:
