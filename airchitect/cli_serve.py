@@ -216,9 +216,14 @@ def serve(
     cache_size: Annotated[
         int, typer.Option(min=0, help="Recommend answers kept per worker; 0: none.")
     ] = 4096,
+    keep_alive_s: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Seconds an idle connection stays open (default 75)."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (POST /v1/recommend, /v1/evaluate; GET /v1/health, /v1/space)."""
     from serve.bundle import DEFAULT_BUNDLE
-    from serve.http import run
+    from serve.http import KEEP_ALIVE_S, run
 
-    run(model or DEFAULT_BUNDLE, host, port, threads, workers=workers, cache_size=cache_size)
+    run(model or DEFAULT_BUNDLE, host, port, threads, workers=workers, cache_size=cache_size,
+        keep_alive_s=keep_alive_s or KEEP_ALIVE_S)  # fmt: skip

@@ -347,6 +347,12 @@ def test_the_server_command_runs_several_workers(bundle_dir, tmp_path) -> None:
         assert [a.status_code for a in answers] == [200] * 4
         assert all(a.headers["x-airchitect-cache"] == "miss" for a in answers)
         assert httpx.get(f"{url}/v1/health").json()["limits"]["cache_size"] == 0
+        # a client that pauses longer than uvicorn's own 5 s keep-alive keeps its connection
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            for pause_s in (0.0, 6.0):
+                time.sleep(pause_s)
+                conn.sendall(b"GET /v1/health HTTP/1.1\r\nHost: test\r\n\r\n")
+                assert conn.recv(65536).startswith(b"HTTP/1.1 200"), f"after {pause_s} s"
     finally:
         proc.terminate()
         proc.wait(20)
