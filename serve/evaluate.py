@@ -48,6 +48,6 @@ def served_designs(
 
 def served_method(bundle_dir: str | Path) -> Callable[[pd.DataFrame], np.ndarray]:
     """``served_designs`` of one bundle, as an ``evaluate_run`` extra method."""
-    read_bundle = Path(bundle_dir)
-    OnnxPredictor(read_bundle)  # a bad bundle fails here, before any scoring starts
-    return lambda frame: served_designs(read_bundle, frame, progress=True)
+    bundle = Path(bundle_dir)
+    OnnxPredictor(bundle)  # a bad bundle fails here, before any scoring starts
+    return lambda frame: served_designs(bundle, frame, progress=True)

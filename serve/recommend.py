@@ -70,7 +70,8 @@ class Settings:
     finalists: int = 1  # candidates always mapped over the full mapping space
     # ... and so is every candidate whose screening score is within this factor of the best
     # one: the coarse space can overrate a design's cost by up to about 2x (large GEMMs whose
-    # best tiles it lacks), and picking by the screen alone cost 3 % of regret on LLM layers
+    # best tiles it lacks); picking by the screen alone cost about 2 % of regret on held-out
+    # LLM layers and 1.5 % on other held-out layers (BENCHMARKS.md, re-ranking)
     screen_ratio: float = 2.0
     max_finalists: int = 6
     refine: int = 0  # constrained-BO evaluations after the model's answer
