@@ -3,6 +3,7 @@ serving the tiny bundle of ``conftest.py``, spoken to with httpx."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import threading
@@ -348,11 +349,20 @@ def test_the_server_command_runs_several_workers(bundle_dir, tmp_path) -> None:
         assert all(a.headers["x-airchitect-cache"] == "miss" for a in answers)
         assert httpx.get(f"{url}/v1/health").json()["limits"]["cache_size"] == 0
         # a client that pauses longer than uvicorn's own 5 s keep-alive keeps its connection
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        # (http.client never reconnects by itself: a closed one raises RemoteDisconnected)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
             for pause_s in (0.0, 6.0):
                 time.sleep(pause_s)
-                conn.sendall(b"GET /v1/health HTTP/1.1\r\nHost: test\r\n\r\n")
-                assert conn.recv(65536).startswith(b"HTTP/1.1 200"), f"after {pause_s} s"
+                conn.request("GET", "/v1/health")
+                response = conn.getresponse()
+                assert response.status == 200, f"after {pause_s} s"
+                response.read()  # the whole body, so the next answer starts clean
+                if pause_s == 0.0:
+                    first_socket = conn.sock
+            assert conn.sock is first_socket  # the same connection, not a new one
+        finally:
+            conn.close()
     finally:
         proc.terminate()
         proc.wait(20)
