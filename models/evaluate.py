@@ -95,9 +95,10 @@ class Scorecard:
     top5_valid_share: float
     top5_regret_geomean: float
     top5_regret_p90: float
-    # per row, for paired comparisons of methods on the same rows (not in to_dict)
-    row_ids: np.ndarray = field(default=None, repr=False, compare=False)
-    row_regret: np.ndarray = field(default=None, repr=False, compare=False)  # top-1, inf: invalid
+    # per row (id, top-1 regret), for paired comparisons of methods on the same rows; not in
+    # to_dict
+    row_ids: np.ndarray | None = field(default=None, repr=False, compare=False)
+    row_regret: np.ndarray | None = field(default=None, repr=False, compare=False)  # inf: invalid
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("row_")}
