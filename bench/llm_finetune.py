@@ -56,7 +56,7 @@ def card(name: str, bundle: Path, serving: Path | None, data: Path, split: str, 
 def paired_ratio(after: Scorecard, before: Scorecard, draws: int = 2000) -> dict[str, float]:
     """Geometric-mean regret of ``after`` over ``before`` on the rows both answered validly,
     with a 95 % paired bootstrap interval (rows resampled, seed 0): below 1 is better."""
-    common, a, b = np.intersect1d(after.row_ids, before.row_ids, return_indices=True)
+    _, a, b = np.intersect1d(after.row_ids, before.row_ids, return_indices=True)
     log_ratio = np.log(after.row_regret[a]) - np.log(before.row_regret[b])
     log_ratio = log_ratio[np.isfinite(log_ratio)]
     rng = np.random.default_rng(0)

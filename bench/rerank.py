@@ -14,12 +14,11 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from airchitect.space.space import DesignSpace
 from models.data import RecommenderDataModule
-from models.evaluate import design_scores
+from models.evaluate import scorecard
 from serve.bundle import DEFAULT_BUNDLE, read_meta
 from serve.evaluate import served_designs
 from serve.recommend import Settings
@@ -56,11 +55,9 @@ def main() -> None:
         start = time.perf_counter()
         answers = served_designs(args.bundle, test, settings)
         ms_per_row = (time.perf_counter() - start) / len(test) * 1e3
-        regret = design_scores(test, space, answers)[:, 0] / test["score"].to_numpy()
-        valid = np.isfinite(regret)
-        results.append({"settings": name, "rows": len(test), "valid_share": float(valid.mean()),
-                        "regret_geomean": float(np.exp(np.log(regret[valid]).mean())),
-                        "regret_p90": float(np.percentile(regret[valid], 90)),
+        card = scorecard(name, test, space, answers)
+        results.append({"settings": name, "rows": card.rows, "valid_share": card.valid_share,
+                        "regret_geomean": card.regret_geomean, "regret_p90": card.regret_p90,
                         "ms_per_row": ms_per_row})  # fmt: skip
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"bundle": str(args.bundle), "data": str(args.data),
