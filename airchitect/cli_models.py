@@ -171,6 +171,59 @@ def finetune(
     )
 
 
+@app.command("train-ranker")
+@_user_errors
+def train_ranker(
+    model: Annotated[Path, typer.Option(help="A trained run directory or its model.pt.")],
+    data: Annotated[Path, typer.Option(help="The dataset the run trained on.")],
+    rows: Annotated[int, typer.Option(help="Training rows whose candidates are mapped.")] = 10_000,
+    val_rows: Annotated[int, typer.Option(help="Validation rows that judge the ranker.")] = 2_000,
+    candidates: Annotated[int, typer.Option(help="Decoder candidates ranked per row.")] = 16,
+    label_bonus: Annotated[
+        float, typer.Option(help="Target penalty of non-label designs: near-ties go to the label.")
+    ] = 0.06,
+    epochs: Annotated[int, typer.Option(help="Passes over the mapped candidates.")] = 25,
+    seed: Seed = 0,
+    keep_if_better: Annotated[
+        bool, typer.Option(help="Keep the ranker only if it beats the decoder on validation rows.")
+    ] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Fit a learned ranker over the decoder's candidates, scored by the cost model; it is
+    stored in the run's model.pt when it beats the decoder's own order on validation rows."""
+    import torch
+
+    from models.bundle import bundle_file
+    from models.ranker import RankerConfig
+    from models.ranker import train_ranker as run
+
+    torch.set_num_threads(1)
+    given = {"rows": rows, "val_rows": val_rows, "candidates": candidates,
+             "label_bonus": label_bonus, "epochs": epochs, "seed": seed,
+             "keep_if_better": keep_if_better}  # fmt: skip
+    try:
+        config = RankerConfig(**given)
+    except ValueError as exc:
+        found = _FIELD.search(str(exc))  # every field's flag is its name in kebab case
+        option = "--" + found.group(1).replace("_", "-") if found else ""
+        raise ValueError(f"{option}: {exc}" if found else str(exc)) from None
+    with flag("--model"):
+        path = bundle_file(model)
+    summary = run(path, data, config, progress=True)
+    if json_out:
+        _print_json(summary)
+        return
+    table = Table(title=f"validation rows ({summary['decoder']['rows']:,})")
+    for header in ("order", "regret gmean", "top-5 regret gmean", "exact design"):
+        table.add_column(header, justify="right")
+    for name in ("decoder", "ranker"):
+        m = summary[name]
+        table.add_row(name, f"{m['regret']:.3f}", f"{m['top5_regret']:.3f}", f"{m['exact']:.1%}")
+    _console().print(table)
+    verdict = "kept in" if summary["kept"] else "not kept (no better than the decoder's order) in"
+    typer.echo(f"ranker {verdict} {path}")
+
+
 def _named_paths(items: list[str] | None, option: str, what: str) -> list[tuple[str, Path]]:
     """``NAME=PATH`` option values as (name, path) pairs; a malformed one is a usage error."""
     pairs = []

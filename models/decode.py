@@ -224,6 +224,43 @@ def given_knob_indices(
     return fixed
 
 
+def decode_flat(
+    space: DesignSpace, log_probs: Sequence[np.ndarray], k: int,
+    budget: tuple[BudgetGrid, np.ndarray, np.ndarray] | None = None, spread_designs: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Top-``k`` designs per row as flat hw indices `(B, k)` and joint log-probabilities
+    `(B, k)`, best first, padded with -1 / -inf; the arguments as in :func:`decode_candidates`
+    (``log_probs`` from :func:`knob_log_probs`, given knobs already fixed)."""
+    knobs = spread_knob_positions(space) if spread_designs else ()
+    if budget is None and not knobs:
+        idx, scores = top_k_joint(log_probs, k)
+        rows, width = idx.shape[0], idx.shape[1]
+        return space.flat_index(idx.reshape(-1, idx.shape[-1])).reshape(rows, width), scores
+    grid, area, power = budget or _unlimited(space, len(log_probs[0]))
+    return top_k_within_budget(log_probs, k, grid, area, power, knobs)
+
+
+def candidates_of(
+    space: DesignSpace, flat: np.ndarray, scores: np.ndarray
+) -> list[list[Candidate]]:
+    """:class:`Candidate` lists of ranked flat indices `(B, k)` with their joint
+    log-probabilities; padding (-1 or a non-finite score) is left out."""
+    idx = space.unflat_index(np.maximum(flat, 0)) if flat.size else None
+    values = [knob.json_values() for knob in space.knobs]
+    names = [knob.name for knob in space.knobs]
+
+    def candidate(vector: np.ndarray, hw_index: int, log_prob: float) -> Candidate:
+        hardware = {n: v[int(i)] for n, v, i in zip(names, values, vector, strict=True)}
+        return Candidate(tuple(int(i) for i in vector), hw_index, log_prob, hardware)
+
+    rows, width = flat.shape
+    return [
+        [candidate(idx[i, r], int(flat[i, r]), float(scores[i, r]))
+         for r in range(width) if flat[i, r] >= 0 and np.isfinite(scores[i, r])]
+        for i in range(rows)
+    ]  # fmt: skip
+
+
 def decode_candidates(
     space: DesignSpace, knob_logits: Sequence[np.ndarray], kinds: Sequence[str], k: int,
     budget: tuple[BudgetGrid, np.ndarray, np.ndarray] | None = None,
@@ -236,28 +273,5 @@ def decode_candidates(
     if k < 1:
         raise ValueError(f"top_k must be >= 1, got {k}")
     log_probs = fix_knobs(knob_log_probs(knob_logits, kinds), fixed or {})
-    knobs = spread_knob_positions(space) if spread_designs else ()
-    if budget is None and not knobs:
-        idx, scores = top_k_joint(log_probs, k)
-        rows, width = idx.shape[0], idx.shape[1]
-        flat = space.flat_index(idx.reshape(-1, idx.shape[-1])).reshape(rows, width)
-    else:
-        rows = len(log_probs[0])
-        grid, area, power = budget or _unlimited(space, rows)
-        flat, scores = top_k_within_budget(log_probs, k, grid, area, power, knobs)
-        idx = space.unflat_index(np.maximum(flat, 0))
-        rows, width = flat.shape
-    if rows == 0:
-        return []
-    values = [knob.json_values() for knob in space.knobs]
-    names = [knob.name for knob in space.knobs]
-
-    def candidate(vector: np.ndarray, hw_index: int, log_prob: float) -> Candidate:
-        hardware = {n: v[int(i)] for n, v, i in zip(names, values, vector, strict=True)}
-        return Candidate(tuple(int(i) for i in vector), hw_index, log_prob, hardware)
-
-    return [
-        [candidate(idx[i, r], int(flat[i, r]), float(scores[i, r]))
-         for r in range(width) if flat[i, r] >= 0 and np.isfinite(scores[i, r])]
-        for i in range(rows)
-    ]  # fmt: skip
+    flat, scores = decode_flat(space, log_probs, k, budget, spread_designs)
+    return candidates_of(space, flat, scores)

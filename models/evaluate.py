@@ -132,11 +132,14 @@ def scorecard(
                      *top1, *top5, row_ids=ids, row_regret=scores[:, 0] / label_score)  # fmt: skip
 
 
-def recommender_candidates(bundle_path, frame: pd.DataFrame, k: int = TOP_K) -> np.ndarray:
-    """The model's top-``k`` joint designs per row `(rows, k)`."""
+def recommender_candidates(
+    bundle_path, frame: pd.DataFrame, k: int = TOP_K, rerank: bool = True
+) -> np.ndarray:
+    """The model's top-``k`` designs per row `(rows, k)`; ``rerank=False``: in the decoder's
+    own order, without the model's ranker."""
     from models.predict import Predictor
 
-    prediction = Predictor(bundle_path).predict(frame, top_k=k)
+    prediction = Predictor(bundle_path).predict(frame, top_k=k, rerank=rerank)
     return np.array([[c.hw_index for c in row] + [-1] * (k - len(row)) for row in prediction],
                     dtype=np.int64)  # fmt: skip
 
@@ -176,6 +179,10 @@ def evaluate_run(
     if len(test) > max_rows:
         test = test.sample(max_rows, random_state=0).reset_index(drop=True)
     methods = {"airchitect": recommender_candidates(bundle_path, test)}
+    if "ranker" in bundle:  # the ranker's own ablation: the same model in the decoder's order
+        methods["airchitect, decoder order"] = recommender_candidates(
+            bundle_path, test, rerank=False
+        )
     if baselines:  # long ranked lists, then the budget: the model decodes within it too
         stats = FeatureStats.from_dict(bundle["feature_stats"])
         grid = BudgetGrid.of(space)

@@ -38,12 +38,21 @@ from models.train import (
     TrainConfig,
     build_module,
     fit_best,
+    fit_ranker_of,
     make_datamodule,
     start_run,
     write_run,
 )
 
-__all__ = ["ENCODER_PARTS", "FREEZE", "FinetuneConfig", "capped_rows", "finetune", "freeze_encoder"]
+__all__ = [
+    "ENCODER_PARTS",
+    "FREEZE",
+    "FinetuneConfig",
+    "capped_rows",
+    "finetune",
+    "freeze_encoder",
+    "run_splits",
+]
 
 #: What ``freeze`` accepts.
 FREEZE: tuple[str, ...] = ("encoder", "none")
@@ -115,6 +124,24 @@ def capped_rows(train: pd.DataFrame, max_rows: int | None, seed: int) -> pd.Data
     if max_rows is None or len(train) <= max_rows:
         return train
     return train.sample(n=max_rows, random_state=seed).sort_index().reset_index(drop=True)
+
+
+def run_splits(bundle: dict[str, Any], data_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The rows of ``data_dir`` per split (train, val, test) as the run ``bundle`` split them:
+    its own split, fractions and seed; a fine-tune capped at ``max_rows`` keeps only the
+    training rows it trained on."""
+    cfg = bundle["train_config"]
+    dm = RecommenderDataModule(data_dir, split=cfg["split"], val_fraction=cfg["val_fraction"],
+                               test_fraction=cfg["test_fraction"], seed=cfg["seed"])  # fmt: skip
+    if dm.space.hash != bundle["space_hash"]:
+        raise ValueError(f"{data_dir}: dataset space {dm.space.hash} differs from the model's "
+                         f"{bundle['space_hash']}")  # fmt: skip
+    dm.setup()
+    frames = dict(dm.frames)
+    if bundle.get("finetune_config"):
+        max_rows = bundle["finetune_config"].get("max_rows")
+        frames["train"] = capped_rows(frames["train"], max_rows, cfg["seed"])
+    return frames
 
 
 class FixedStatsDataModule(RecommenderDataModule):
@@ -212,10 +239,12 @@ def finetune(
         trainer, out_dir, dm, train_config, model_config, module.model, metrics,
         finetuned_from=lineage, finetune_config=config.to_dict(),
     )  # fmt: skip
+    ranker = fit_ranker_of(trainer, path, data_dir, train_config)  # refitted to the new decoder
     return {
         "bundle": path,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "rows": {s: len(f) for s, f in dm.frames.items()},
         "parameters": {"trainable": trainable, "frozen": frozen},
         "finetuned_from": lineage,
+        "ranker": ranker,
     }

@@ -17,9 +17,18 @@ import pandas as pd
 import torch
 
 from airchitect.space.space import DesignSpace
-from models.bundle import load_bundle
-from models.decode import BudgetGrid, Candidate, decode_candidates, given_knob_indices
+from models.bundle import bundle_file, load_bundle
+from models.decode import (
+    BudgetGrid,
+    Candidate,
+    candidates_of,
+    decode_flat,
+    fix_knobs,
+    given_knob_indices,
+    knob_log_probs,
+)
 from models.features import Columns, FeatureStats, denormalise_cost, encode_features
+from models.ranker import Ranker
 
 __all__ = ["Candidate", "Prediction", "Predictor"]
 
@@ -49,8 +58,11 @@ class PredictorBase(ABC):
     """Turns workload+task rows into ranked designs, given a way to run the network.
 
     ``meta`` holds what travels with a model: ``space``, ``space_hash``, ``feature_stats``,
-    ``cost_stats`` and ``model_config``. Subclasses implement :meth:`_run` on encoded tokens.
+    ``cost_stats`` and ``model_config``. Subclasses implement :meth:`_run` on encoded tokens
+    and set ``ranker`` when the model has one (:mod:`models.ranker`).
     """
+
+    ranker: Ranker | None = None
 
     def __init__(self, meta: dict[str, Any], source: str | Path, batch_size: int = 4096) -> None:
         self.space = DesignSpace.from_dict(meta["space"])
@@ -91,11 +103,14 @@ class PredictorBase(ABC):
         return self.budget_grid, area, frame["power_budget_mw"].to_numpy(dtype=np.float64)
 
     def predict(
-        self, frame: pd.DataFrame, top_k: int = 5, within_budget: bool = True
-    ) -> Prediction:
+        self, frame: pd.DataFrame, top_k: int = 5, within_budget: bool = True,
+        rerank: bool = True,
+    ) -> Prediction:  # fmt: skip
         """Top-``top_k`` designs of the model's space for every row of ``frame``; with
         ``within_budget`` only designs within the row's area/power budget (there may be fewer
-        than ``top_k``, none when nothing fits)."""
+        than ``top_k``, none when nothing fits). With ``rerank`` and a ranker in the model, the
+        decoder's first candidates are answered in the ranker's order; ``rerank=False`` gives
+        the decoder's own order (by joint log-probability)."""
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         out = self.outputs(frame)
@@ -103,10 +118,14 @@ class PredictorBase(ABC):
         objectives = frame["objective"].astype(object).to_numpy()
         budget = self.budget_of(frame) if within_budget else None
         fixed = given_knob_indices(self.space, frame, self.feature_stats.given)
+        log_probs = fix_knobs(knob_log_probs(out["knob_logits"], self.kinds), fixed)
+        ranker = self.ranker if rerank else None
+        width = max(top_k, ranker.config.candidates) if ranker else top_k
+        flat, scores = decode_flat(self.space, log_probs, width, budget)
+        if ranker is not None:
+            flat, scores = ranker.order(out["embedding"], log_probs, flat, scores)
         return Prediction(
-            candidates=decode_candidates(
-                self.space, out["knob_logits"], self.kinds, top_k, budget, fixed
-            ),
+            candidates=candidates_of(self.space, flat[:, :top_k], scores[:, :top_k]),
             embedding=out["embedding"],
             log_cost=log_cost,
             cost=denormalise_cost(log_cost, objectives, self.cost_stats),
@@ -114,11 +133,14 @@ class PredictorBase(ABC):
 
 
 class Predictor(PredictorBase):
-    """Runs a ``model.pt`` bundle with torch (training, evaluation; serving uses ONNX)."""
+    """Runs a ``model.pt`` bundle (or a run directory holding one) with torch (training,
+    evaluation; serving uses ONNX)."""
 
     def __init__(self, bundle_path: str | Path, batch_size: int = 4096) -> None:
-        self.model, self.bundle = load_bundle(bundle_path)
+        self.model, self.bundle = load_bundle(bundle_file(bundle_path))
         super().__init__(self.bundle, bundle_path, batch_size)
+        if "ranker" in self.bundle:
+            self.ranker = Ranker.from_state(self.bundle["ranker"])
 
     @torch.no_grad()
     def _run(self, ids: np.ndarray, values: np.ndarray) -> list[np.ndarray]:

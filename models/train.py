@@ -34,11 +34,13 @@ from models.bundle import BUNDLE_FORMAT, BUNDLE_NAME, BUNDLE_VERSION, load_bundl
 from models.data import RecommenderDataModule
 from models.lightning_module import RecommenderModule
 from models.network import Recommender, RecommenderConfig
+from models.ranker import RankerConfig, train_ranker
 
 __all__ = [
     "TrainConfig",
     "build_module",
     "fit_best",
+    "fit_ranker_of",
     "load_bundle",
     "make_datamodule",
     "save_bundle",
@@ -90,6 +92,9 @@ class TrainConfig:
     near_optimal_slots: int = 9
     # a budget-capacity token (the largest PE array the budget affords; models.features)
     budget_features: bool = False
+    # a learned ranker over the decoder's candidates, fitted after training (RankerConfig
+    # fields, e.g. {"rows": 10000}; {} for the defaults; None: no ranker; models.ranker)
+    ranker: dict[str, Any] | None = None
     # data
     seed: int = 0
     split: str = "random"
@@ -113,6 +118,11 @@ class TrainConfig:
         if not (isinstance(self.near_optimal_slots, int) and self.near_optimal_slots >= 1):
             raise ValueError(f"near_optimal_slots must be an integer >= 1, "
                              f"got {self.near_optimal_slots!r}")  # fmt: skip
+        if self.ranker is not None:
+            if not isinstance(self.ranker, dict):
+                raise ValueError(f"ranker must be a mapping of ranker fields or null, "
+                                 f"got {self.ranker!r}")  # fmt: skip
+            RankerConfig.from_dict(self.ranker)  # names a bad field now, not after training
         if not 0 <= self.near_optimal_label_weight <= 1:
             raise ValueError(f"near_optimal_label_weight must be in [0, 1], "
                              f"got {self.near_optimal_label_weight!r}")  # fmt: skip
@@ -172,7 +182,9 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
     model_config = config.model_fields(dm.model_dims())
     module = build_module(config, model_config)
     trainer, metrics = fit_best(module, dm, config, out_dir)
-    return write_run(trainer, out_dir, dm, config, model_config, module.model, metrics)
+    path = write_run(trainer, out_dir, dm, config, model_config, module.model, metrics)
+    fit_ranker_of(trainer, path, data_dir, config)
+    return path
 
 
 # ---- the steps of a run, shared with fine-tuning (models.finetune) -------------------------------
@@ -182,6 +194,16 @@ def start_run(out_dir: str | Path, config: TrainConfig) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     return out_dir
+
+
+def fit_ranker_of(
+    trainer: pl.Trainer, path: Path, data_dir: str | Path, config: TrainConfig
+) -> dict[str, Any] | None:
+    """Fit the run's candidate ranker when ``config.ranker`` asks for one (rank 0 only)."""
+    if config.ranker is None or not trainer.is_global_zero:
+        return None
+    return train_ranker(path, data_dir, RankerConfig.from_dict(config.ranker),
+                        progress=sys.stderr.isatty())  # fmt: skip
 
 
 def make_datamodule(

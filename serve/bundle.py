@@ -8,6 +8,8 @@ Layout::
                         space_hash, schema_version, train_config, metrics, data, export
     neighbours.faiss    inner-product index over L2-normalised training embeddings
     neighbours.parquet  one row per indexed embedding: the workload and its best design
+    ranker.npz          optional: the learned candidate ranker's weights (models.ranker), named
+                        in meta.json's "ranker" entry with its config and validation figures
     model.pt            the torch bundle of the same weights (models.bundle), for fine-tuning
                         and evaluate-model; serving itself never reads it (no torch needed)
 
@@ -30,6 +32,7 @@ ONNX_NAME = "model.onnx"
 META_NAME = "meta.json"
 INDEX_NAME = "neighbours.faiss"
 NEIGHBOURS_NAME = "neighbours.parquet"
+RANKER_NAME = "ranker.npz"
 BUNDLE_FILES = (ONNX_NAME, META_NAME, INDEX_NAME, NEIGHBOURS_NAME)
 #: The bundle shipped inside the package; ``make model`` rebuilds it.
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "default"
@@ -53,6 +56,8 @@ def read_meta(bundle_dir: str | Path) -> dict[str, Any]:
     if meta.get("version") != SERVING_VERSION:
         raise BundleError(f"{bundle_dir}: bundle version {meta.get('version')!r}, "
                           f"this code reads {SERVING_VERSION}")  # fmt: skip
+    if "ranker" in meta and not (bundle_dir / RANKER_NAME).is_file():
+        raise BundleError(f"{bundle_dir}: meta.json names a ranker but {RANKER_NAME} is missing")
     return meta
 
 

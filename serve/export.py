@@ -22,11 +22,13 @@ import torch
 from models.bundle import BUNDLE_NAME, bundle_file, load_bundle, save_bundle
 from models.features import FeatureStats, encode_features
 from models.network import FlatRecommender, Recommender
+from models.ranker import Ranker
 from serve.bundle import (
     INDEX_NAME,
     META_NAME,
     NEIGHBOURS_NAME,
     ONNX_NAME,
+    RANKER_NAME,
     SERVING_FORMAT,
     SERVING_VERSION,
     write_bundle_dir,
@@ -80,19 +82,12 @@ def parity(model: Recommender, onnx_path: Path, ids: np.ndarray, values: np.ndar
 def training_rows(bundle: dict[str, Any], data_dir: Path, max_rows: int, seed: int) -> pd.DataFrame:
     """The run's own training split of ``data_dir`` (never its test rows), sampled. A fine-tune
     that was capped at ``max_rows`` indexes only the rows it trained on."""
-    from models.data import RecommenderDataModule
-    from models.finetune import capped_rows
+    from models.finetune import run_splits
 
-    cfg = bundle["train_config"]
-    dm = RecommenderDataModule(data_dir, split=cfg["split"], val_fraction=cfg["val_fraction"],
-                               test_fraction=cfg["test_fraction"], seed=cfg["seed"])  # fmt: skip
-    if dm.space.hash != bundle["space_hash"]:
-        raise ExportError(f"{data_dir}: dataset space {dm.space.hash} differs from the model's "
-                          f"{bundle['space_hash']}")  # fmt: skip
-    dm.setup()
-    train = dm.frames["train"]
-    if bundle.get("finetune_config"):
-        train = capped_rows(train, bundle["finetune_config"].get("max_rows"), cfg["seed"])
+    try:
+        train = run_splits(bundle, data_dir)["train"]
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     if len(train) > max_rows:
         train = train.sample(max_rows, random_state=seed)
     return train.reset_index(drop=True)
@@ -154,6 +149,10 @@ def export_bundle(
         faiss.write_index(index, str(tmp / INDEX_NAME))
         train.loc[:, list(NEIGHBOUR_COLUMNS)].to_parquet(tmp / NEIGHBOURS_NAME, index=False)
         meta.update(_meta(bundle, model_path, max_abs, len(train)))
+        if "ranker" in bundle:  # numpy weights beside meta.json: serving has no torch
+            ranker = Ranker.from_state(bundle["ranker"])
+            ranker.save_npz(tmp / RANKER_NAME)
+            meta["ranker"] = {"config": ranker.config.to_dict(), "validation": ranker.validation}
         save_bundle(bundle, tmp / BUNDLE_NAME)  # torch weights: fine-tuning starts from them
         (tmp / META_NAME).write_text(json.dumps(meta, indent=1))
 

@@ -13,7 +13,15 @@ import onnxruntime as ort
 import pandas as pd
 
 from models.predict import PredictorBase
-from serve.bundle import DEFAULT_BUNDLE, INDEX_NAME, NEIGHBOURS_NAME, ONNX_NAME, read_meta
+from models.ranker import Ranker
+from serve.bundle import (
+    DEFAULT_BUNDLE,
+    INDEX_NAME,
+    NEIGHBOURS_NAME,
+    ONNX_NAME,
+    RANKER_NAME,
+    read_meta,
+)
 
 
 def onnx_session(path: str | Path, threads: int = 1) -> ort.InferenceSession:
@@ -47,6 +55,8 @@ class OnnxPredictor(PredictorBase):
         super().__init__(self.meta, bundle_dir, batch_size)
         self.bundle_dir = bundle_dir
         self.session = onnx_session(bundle_dir / ONNX_NAME, threads)
+        if "ranker" in self.meta:
+            self.ranker = Ranker.load_npz(bundle_dir / RANKER_NAME, self.meta["ranker"])
         faiss.omp_set_num_threads(1)
         self.index = faiss.read_index(str(bundle_dir / INDEX_NAME))
         self.neighbour_rows = pd.read_parquet(bundle_dir / NEIGHBOURS_NAME)

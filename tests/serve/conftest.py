@@ -32,7 +32,9 @@ def serve_run(serve_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     out = tmp_path_factory.mktemp("serve_run")
     config = TrainConfig(d_model=32, n_heads=4, encoder_layers=1, decoder_layers=1,
                          dim_feedforward=64, dropout=0.0, max_epochs=3, batch_size=64,
-                         val_fraction=0.2, test_fraction=0.2)  # fmt: skip
+                         val_fraction=0.2, test_fraction=0.2,
+                         ranker={"rows": 120, "val_rows": 50, "candidates": 6, "epochs": 3,
+                                 "hidden": 16, "keep_if_better": False})  # fmt: skip
     train(serve_dataset, out, config)
     return out
 

@@ -10,7 +10,7 @@ import pytest
 
 from models.features import encode_features
 from models.predict import Predictor
-from serve.bundle import BUNDLE_FILES, META_NAME, BundleError, read_meta
+from serve.bundle import BUNDLE_FILES, META_NAME, RANKER_NAME, BundleError, read_meta
 from serve.predictor import OnnxPredictor
 
 
@@ -65,6 +65,28 @@ def test_a_row_gets_the_same_answer_alone_or_in_a_batch_of_1000(bundle_dir: Path
             assert np.array_equal(a[0], b[i])
     first = predictor.predict(big.iloc[[17]], top_k=5)
     assert [c.hw_index for c in first[0]] == [c.hw_index for c in predictor.predict(big)[17]]
+
+
+def test_the_ranker_travels_in_the_bundle_and_ranks_as_in_torch(
+    bundle_dir: Path, serve_run: Path, frame
+) -> None:
+    meta = read_meta(bundle_dir)
+    assert (bundle_dir / RANKER_NAME).is_file() and meta["ranker"]["config"]["candidates"] == 6
+    onnx_predictor, torch_predictor = OnnxPredictor(bundle_dir), Predictor(serve_run)
+    assert onnx_predictor.ranker is not None
+    rows = frame.head(60)
+    served = [[c.hw_index for c in r] for r in onnx_predictor.predict(rows, top_k=6)]
+    trained = [[c.hw_index for c in r] for r in torch_predictor.predict(rows, top_k=6)]
+    assert served == trained
+    unranked = [[c.hw_index for c in r] for r in onnx_predictor.predict(rows, 6, rerank=False)]
+    assert served != unranked  # the ranker changed some answers' order
+
+
+def test_a_bundle_that_names_a_missing_ranker_is_refused(bundle_dir: Path, tmp_path: Path) -> None:
+    for name in BUNDLE_FILES:
+        (tmp_path / name).write_bytes((bundle_dir / name).read_bytes())
+    with pytest.raises(BundleError, match=RANKER_NAME):
+        read_meta(tmp_path)
 
 
 def test_neighbours_come_nearest_first_with_their_designs(bundle_dir: Path, frame) -> None:
