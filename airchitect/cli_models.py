@@ -181,7 +181,7 @@ def train_ranker(
     candidates: Annotated[int, typer.Option(help="Decoder candidates ranked per row.")] = 16,
     label_bonus: Annotated[
         float, typer.Option(help="Target penalty of non-label designs: near-ties go to the label.")
-    ] = 0.06,
+    ] = 0.15,
     epochs: Annotated[int, typer.Option(help="Passes over the mapped candidates.")] = 25,
     seed: Seed = 0,
     keep_if_better: Annotated[

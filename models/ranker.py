@@ -50,7 +50,7 @@ class RankerConfig:
     weight_decay: float = 1e-4
     batch_size: int = 512
     regret_cap: float = 4.0
-    label_bonus: float = 0.06
+    label_bonus: float = 0.15
     seed: int = 0
     # False keeps the ranker whatever the validation rows say (too few of them to judge by)
     keep_if_better: bool = True

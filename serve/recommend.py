@@ -76,6 +76,9 @@ class Settings:
     max_finalists: int = 6
     refine: int = 0  # constrained-BO evaluations after the model's answer
     seed: int = 0
+    # a layer's own candidates in the model's learned ranker's order (when it has one): a
+    # single layer's top_k, and each heavy layer's favourite
+    ranker: bool = True
 
     def __post_init__(self) -> None:
         for name in ("top_k", "heavy_layers", "finalists"):
@@ -210,7 +213,8 @@ class RecommendService:
         log_probs = knob_log_probs(out["knob_logits"], self.predictor.kinds)
         weights = _mac_weights(distinct)
         pooled = [(weights[:, None] * lp).sum(0, keepdims=True) for lp in log_probs]
-        pool = self._decoder_candidates(pooled, log_probs, weights, budget, settings)
+        pool = self._decoder_candidates(pooled, log_probs, out["embedding"], weights, budget,
+                                        settings)  # fmt: skip
         clock.lap("model")
         near = self._neighbour_candidates(out["embedding"], weights, settings, pool)
         clock.lap("neighbours")
@@ -239,17 +243,26 @@ class RecommendService:
     def budget_grid(self) -> BudgetGrid:
         return BudgetGrid.of(self.space, self.tech)
 
-    def _decoder_candidates(self, pooled, log_probs, weights, budget, settings) -> _Pool:
-        """The decoder's most likely designs *within the budget*, pooled over layers."""
-        asks = [(pooled, settings.top_k)]
-        if len(weights) > 1:  # each heavy layer's own favourite, which pooling may outvote
+    def _decoder_candidates(self, pooled, log_probs, embedding, weights, budget, settings):
+        """The decoder's most likely designs *within the budget*, pooled over layers; a
+        layer's own designs (one layer's top_k, a heavy layer's first) in the ranker's order."""
+        ranker = self.predictor.ranker if settings.ranker else None
+        if len(weights) == 1:
+            asks = [(log_probs, embedding, settings.top_k)]
+        else:  # each heavy layer's own favourite, which pooling may outvote
             heavy = np.argsort(-weights, kind="stable")[: settings.heavy_layers]
-            asks.append(([lp[heavy] for lp in log_probs], 1))
+            asks = [(pooled, None, settings.top_k),
+                    ([lp[heavy] for lp in log_probs], embedding[heavy], 1)]  # fmt: skip
         pool = _Pool()
-        for layer_log_probs, k in asks:
+        for layer_log_probs, layer_embedding, k in asks:
             area, power = budget_columns(budget, len(layer_log_probs[0]))
-            flat, _ = top_k_within_budget(layer_log_probs, k, self.budget_grid, area, power,
-                                          self.spread_knobs)  # fmt: skip
+            ranked = ranker is not None and layer_embedding is not None
+            width = max(k, ranker.config.candidates) if ranked else k
+            flat, scores = top_k_within_budget(layer_log_probs, width, self.budget_grid, area,
+                                               power, self.spread_knobs)  # fmt: skip
+            if ranked:
+                flat, scores = ranker.order(layer_embedding, layer_log_probs, flat, scores)
+            flat = flat[:, :k]
             for f in flat[flat >= 0]:
                 pool.add(int(f), "decoder")
         return pool

@@ -195,3 +195,23 @@ def test_cli_finetune_then_evaluate_model(
     assert result.exit_code == 0, result.output
     (card,) = json.loads(result.stdout)
     assert card["name"] == "airchitect" and card["rows"] == 10
+
+
+def test_a_fine_tune_refits_its_bases_ranker_on_its_own_rows(
+    base_run: Path, dataset_dir: Path, llm_dataset_dir: Path, tmp_path: Path
+) -> None:
+    from models.ranker import RankerConfig, train_ranker
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "model.pt").write_bytes(base_run.read_bytes())
+    ranker = RankerConfig(rows=100, val_rows=40, candidates=4, epochs=2, hidden=8,
+                          keep_if_better=False)  # fmt: skip
+    train_ranker(base, dataset_dir, ranker)
+    config = FinetuneConfig(batch_size=32, max_epochs=1, max_rows=50, **SPLIT)
+    summary = finetune(base, llm_dataset_dir, tmp_path / "tuned", config)
+    _, bundle = load_bundle(summary["bundle"])
+    assert summary["ranker"] is not None and summary["ranker"]["kept"]
+    assert bundle["ranker_fit"]["train_rows"] == 50  # the capped rows the fine-tune trained on
+    assert bundle["ranker"]["config"]["candidates"] == 4
+    assert Predictor(summary["bundle"]).ranker is not None

@@ -47,7 +47,7 @@ class BiggestDesignPredictor(OnnxPredictor):
         def favour_last(x: np.ndarray, kind: str) -> np.ndarray:
             if kind == "ordinal":  # every threshold passed: the top class
                 return np.full_like(x, 20.0)
-            return np.where(np.arange(x.shape[1]) == x.shape[1] - 1, 20.0, 0.0)
+            return np.where(np.arange(x.shape[1]) == x.shape[1] - 1, 20.0, np.zeros_like(x))
 
         logits = zip(out["knob_logits"], self.kinds, strict=True)
         out["knob_logits"] = [favour_last(x, kind) for x, kind in logits]
