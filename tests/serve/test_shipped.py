@@ -34,3 +34,18 @@ def test_the_shipped_torch_weights_are_the_served_network() -> None:
     model, bundle = load_bundle(DEFAULT_BUNDLE / "model.pt")
     assert bundle["space_hash"] == read_meta(DEFAULT_BUNDLE)["space_hash"]
     assert check_parity(model, DEFAULT_BUNDLE) <= 1e-4
+
+
+def test_the_shipped_ranker_beat_the_decoders_order_on_validation_rows() -> None:
+    """The shipped model answers in its learned ranker's order, which was kept because it
+    lowered regret on validation rows without costing exact-design accuracy."""
+    from models.bundle import load_bundle
+
+    meta = read_meta(DEFAULT_BUNDLE)
+    validation = meta["ranker"]["validation"]
+    assert validation["kept"] and validation["decoder"]["rows"] >= 1000
+    assert validation["ranker"]["regret"] < validation["decoder"]["regret"]
+    assert validation["ranker"]["exact"] >= validation["decoder"]["exact"]
+    torch_ranker = load_bundle(DEFAULT_BUNDLE / "model.pt")[1]["ranker"]
+    assert torch_ranker["validation"] == validation  # the torch bundle ranks the same way
+    assert OnnxPredictor(DEFAULT_BUNDLE).ranker is not None
