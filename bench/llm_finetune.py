@@ -36,20 +36,21 @@ OUT = Path("bench/results/llm_finetune.json")
 
 def card(name: str, bundle: Path, serving: Path | None, data: Path, split: str, rows: int,
          seconds: float) -> dict:  # fmt: skip
-    """The decoder's scorecard, and the serving bundle's answers (``served_*``) on the same
-    rows: what ``airchitect recommend`` gives a user."""
+    """The model's scorecard (its ranker's order when it has one), the decoder's own order
+    (``decoder_order_*``) and the serving bundle's answers (``served_*``) on the same rows:
+    what ``airchitect recommend`` gives a user."""
     methods = {"served": served_method(serving)} if serving is not None else {}
-    score, *served = evaluate_run(bundle, data, split, baselines=False, max_rows=rows,
-                                  extra_methods=methods)  # fmt: skip
+    cards = {c.name: c for c in evaluate_run(bundle, data, split, baselines=False,
+                                             max_rows=rows, extra_methods=methods)}  # fmt: skip
+    score = cards["airchitect"]
     out = {"model": name, "train_seconds": seconds} | score.to_dict()
-    out["_rows"] = {"decoder": score} | ({"served": served[0]} if served else {})
-    for s in served:
-        out |= {
-            "served_exact_accuracy": s.exact_accuracy,
-            "served_valid_share": s.valid_share,
-            "served_regret_geomean": s.regret_geomean,
-            "served_regret_p90": s.regret_p90,
-        }
+    out["_rows"] = {"model": score}
+    for key, method in (("decoder_order", "airchitect, decoder order"), ("served", "served")):
+        if method in cards:
+            c = cards[method]
+            out["_rows"][key] = c
+            for field in ("exact_accuracy", "valid_share", "regret_geomean", "regret_p90"):
+                out[f"{key}_{field}"] = getattr(c, field)
     return out
 
 
@@ -57,7 +58,8 @@ def paired_ratio(after: Scorecard, before: Scorecard, draws: int = 2000) -> dict
     """Geometric-mean regret of ``after`` over ``before`` on the rows both answered validly,
     with a 95 % paired bootstrap interval (rows resampled, seed 0): below 1 is better."""
     _, a, b = np.intersect1d(after.row_ids, before.row_ids, return_indices=True)
-    log_ratio = np.log(after.row_regret[a]) - np.log(before.row_regret[b])
+    with np.errstate(invalid="ignore"):  # inf - inf: a row neither answered validly
+        log_ratio = np.log(after.row_regret[a]) - np.log(before.row_regret[b])
     log_ratio = log_ratio[np.isfinite(log_ratio)]
     rng = np.random.default_rng(0)
     means = log_ratio[rng.integers(0, len(log_ratio), (draws, len(log_ratio)))].mean(axis=1)
@@ -131,15 +133,17 @@ def main() -> None:
 def table(results: list[dict], held_out: str) -> str:
     rows = [f"held-out families: {held_out}\n",
             "| model | exact design | valid | regret gmean | regret p90 | top-5 regret gmean |"
-            " served: exact | served: regret gmean | served: p90 | train s |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+            " decoder order: regret gmean | served: exact | served: regret gmean | served: p90 "
+            "| train s |",
+            "| --- |" + " ---: |" * 10]  # fmt: skip
     for r in results:
         served = (f"{r['served_exact_accuracy']:.1%} | {r['served_regret_geomean']:.3f} "
                   f"| {r['served_regret_p90']:.2f}" if "served_regret_geomean" in r
                   else "– | – | –")  # fmt: skip
+        unranked = f"{r.get('decoder_order_regret_geomean', float('nan')):.3f}"
         rows.append(f"| {r['model']} | {r['exact_accuracy']:.1%} | {r['valid_share']:.1%} "
                     f"| {r['regret_geomean']:.3f} | {r['regret_p90']:.2f} "
-                    f"| {r['top5_regret_geomean']:.3f} | {served} "
+                    f"| {r['top5_regret_geomean']:.3f} | {unranked} | {served} "
                     f"| {r['train_seconds']:.0f} |")  # fmt: skip
     return "\n".join(rows)
 

@@ -107,7 +107,8 @@ def candidate_features(
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     """GELU, tanh form: the same function as torch's ``GELU(approximate="tanh")``."""
-    return 0.5 * x * (1.0 + np.tanh(_GELU_C * (x + 0.044715 * x**3)))
+    # x * x * x, not x**3: numpy's float power is ten times slower here
+    return 0.5 * x * (1.0 + np.tanh(_GELU_C * x * (1.0 + 0.044715 * x * x)))
 
 
 @dataclass(frozen=True)

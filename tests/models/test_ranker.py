@@ -191,3 +191,13 @@ def test_cli_train_ranker_and_its_errors(ranked_run: Path, dataset_dir: Path, tm
     assert load_bundle(tmp_path / "model.pt")[1]["ranker"]["config"]["candidates"] == 4
     table = runner.invoke(app, args)
     assert table.exit_code == 0 and "ranker kept in" in table.output
+
+
+def test_numpy_gelu_is_torchs_tanh_gelu() -> None:
+    import torch
+
+    from models.ranker import _gelu
+
+    x = np.linspace(-6, 6, 1001)
+    want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="tanh").numpy()
+    np.testing.assert_allclose(_gelu(x), want, rtol=1e-12, atol=1e-12)
