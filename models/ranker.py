@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.decode import decode_flat, fix_knobs, given_knob_indices, knob_log_probs
+
 __all__ = ["RankTable", "Ranker", "RankerConfig", "candidate_features",
            "fit_ranker", "rank_table", "train_ranker"]  # fmt: skip
 
@@ -183,8 +185,7 @@ class RankTable:
 def rank_table(predictor: Any, frame: pd.DataFrame, n: int, progress: bool = False) -> RankTable:
     """Decode ``frame``'s rows with ``predictor`` (its first ``n`` spread designs within
     budget, decoder order) and map every candidate with the cost model."""
-    from models.decode import decode_flat, fix_knobs, given_knob_indices, knob_log_probs
-    from models.evaluate import design_scores
+    from models.evaluate import design_scores  # the cost model: needed to fit, not to answer
 
     out = predictor.outputs(frame)
     fixed = given_knob_indices(predictor.space, frame, predictor.feature_stats.given)
