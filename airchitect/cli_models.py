@@ -176,14 +176,22 @@ def finetune(
 def train_ranker(
     model: Annotated[Path, typer.Option(help="A trained run directory or its model.pt.")],
     data: Annotated[Path, typer.Option(help="The dataset the run trained on.")],
-    rows: Annotated[int, typer.Option(help="Training rows whose candidates are mapped.")] = 10_000,
-    val_rows: Annotated[int, typer.Option(help="Validation rows that judge the ranker.")] = 2_000,
-    candidates: Annotated[int, typer.Option(help="Decoder candidates ranked per row.")] = 16,
+    rows: Annotated[
+        int | None, typer.Option(help="Training rows whose candidates are mapped (10,000).")
+    ] = None,
+    val_rows: Annotated[
+        int | None, typer.Option(help="Validation rows that judge the ranker (2,000).")
+    ] = None,
+    candidates: Annotated[int | None, typer.Option(help="Candidates ranked per row (16).")] = None,
     label_bonus: Annotated[
-        float, typer.Option(help="Target penalty of non-label designs: near-ties go to the label.")
-    ] = 0.15,
-    epochs: Annotated[int, typer.Option(help="Passes over the mapped candidates.")] = 25,
-    seed: Seed = 0,
+        float | None,
+        typer.Option(
+            help="Target penalty of non-label designs, so near-ties go to the label "
+            "(0.15, chosen on validation rows)."
+        ),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the candidates (25).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the row sample and MLP (0).")] = None,
     keep_if_better: Annotated[
         bool, typer.Option(help="Keep the ranker only if it beats the decoder on validation rows.")
     ] = True,
@@ -196,19 +204,23 @@ def train_ranker(
     from models.bundle import bundle_file
     from models.ranker import RankerConfig
     from models.ranker import train_ranker as run
+    from serve.bundle import META_NAME
 
     torch.set_num_threads(1)
     given = {"rows": rows, "val_rows": val_rows, "candidates": candidates,
-             "label_bonus": label_bonus, "epochs": epochs, "seed": seed,
-             "keep_if_better": keep_if_better}  # fmt: skip
-    try:
-        config = RankerConfig(**given)
+             "label_bonus": label_bonus, "epochs": epochs, "seed": seed}  # fmt: skip
+    try:  # unset flags keep RankerConfig's defaults, the one place they are set
+        fields = {k: v for k, v in given.items() if v is not None}
+        config = RankerConfig(**fields, keep_if_better=keep_if_better)
     except ValueError as exc:
         found = _FIELD.search(str(exc))  # every field's flag is its name in kebab case
         option = "--" + found.group(1).replace("_", "-") if found else ""
         raise ValueError(f"{option}: {exc}" if found else str(exc)) from None
     with flag("--model"):
         path = bundle_file(model)
+        if (path.parent / META_NAME).is_file():  # its ranker.npz and meta.json would go stale
+            raise ValueError(f"{model} is a serving bundle; fit the ranker on a run directory, "
+                             "then export it (airchitect export)")  # fmt: skip
     summary = run(path, data, config, progress=True)
     if json_out:
         _print_json(summary)

@@ -181,6 +181,11 @@ def test_cli_train_ranker_and_its_errors(ranked_run: Path, dataset_dir: Path, tm
     bad = runner.invoke(app, ["train-ranker", "--model", str(tmp_path), "--data",
                               str(dataset_dir), "--rows", "0"])  # fmt: skip
     assert bad.exit_code != 0 and "--rows" in bad.output and ">= 1" in bad.output
+    (tmp_path / "meta.json").write_text("{}")  # a serving bundle: fit on the run, then export
+    served = runner.invoke(app, ["train-ranker", "--model", str(tmp_path), "--data",
+                                 str(dataset_dir)])  # fmt: skip
+    assert served.exit_code != 0 and "serving bundle" in served.output
+    (tmp_path / "meta.json").unlink()
     args = ["train-ranker", "--model", str(tmp_path), "--data", str(dataset_dir), "--rows",
             "80", "--val-rows", "40", "--candidates", "4", "--epochs", "2",
             "--no-keep-if-better"]  # fmt: skip
