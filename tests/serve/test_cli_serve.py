@@ -68,3 +68,16 @@ def test_export_writes_a_loadable_bundle(serve_run: Path, serve_dataset: Path, t
     bad = runner.invoke(app, ["export", "--model", str(tmp_path / "none"), "--data",
                               str(serve_dataset), "--out", str(out)])  # fmt: skip
     assert bad.exit_code == 2 and "--model" in bad.output
+
+
+def test_export_refuses_a_dataset_over_another_space(
+    serve_run: Path, serve_dataset: Path, tmp_path
+) -> None:
+    from models.bundle import load_bundle, save_bundle
+
+    _, bundle = load_bundle(serve_run / "model.pt")
+    save_bundle(bundle | {"space_hash": "0" * 16}, tmp_path / "model.pt")
+    result = runner.invoke(app, ["export", "--model", str(tmp_path), "--data",
+                                 str(serve_dataset), "--out", str(tmp_path / "b")])  # fmt: skip
+    assert result.exit_code == 2 and "differs from the model's" in result.output
+    assert not (tmp_path / "b").exists()
