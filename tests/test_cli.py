@@ -502,6 +502,16 @@ def test_the_shipped_training_config_is_a_valid_train_config() -> None:
 
     data = yaml.safe_load((Path(__file__).parents[1] / "models/configs/default.yaml").read_text())
     assert TrainConfig(**data).d_model == data["d_model"]
+    assert TrainConfig(**data).ranker["label_bonus"] == 0.15  # make model fits the ranker too
+
+
+def test_train_config_names_a_bad_ranker_field_before_training(tmp_path) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text("d_model: 32\nranker:\n  rowz: 5\n")
+    result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                                 "--config", str(config)])  # fmt: skip
+    assert_user_error(result, "'rowz'", "label_bonus")
+    assert not (tmp_path / "r").exists()
 
 
 def test_train_refuses_a_negative_near_optimal_rtol(tmp_path) -> None:
