@@ -206,3 +206,15 @@ def test_numpy_gelu_is_torchs_tanh_gelu() -> None:
     x = np.linspace(-6, 6, 1001)
     want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="tanh").numpy()
     np.testing.assert_allclose(_gelu(x), want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_ranked_model_with_a_given_knob_keeps_it_in_every_answer(
+    dataset_dir: Path, dataset_frame, tmp_path: Path
+) -> None:
+    config = TrainConfig(max_epochs=1, given_knobs=("dataflow",), ranker=SMALL_RANKER, **TINY)
+    predictor = Predictor(train(dataset_dir, tmp_path, config))
+    assert predictor.ranker is not None
+    rows = dataset_frame[dataset_frame["found"]].head(30).reset_index(drop=True)
+    for dataflow in ("ws", "os"):
+        for candidates in predictor.predict(rows.assign(dataflow=dataflow), top_k=4):
+            assert candidates and all(c.hardware["dataflow"] == dataflow for c in candidates)
