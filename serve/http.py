@@ -2,7 +2,8 @@
 
 Endpoints (JSON in, JSON out; the schema is at ``/openapi.json``, browsable at ``/docs``):
 
-* ``GET  /v1/health``     the bundle being served: space hash, schema version, model, metrics
+* ``GET  /v1/health``     the bundle being served: space hash, schema version, model, metrics,
+                          the candidate ranker's validation figures
 * ``GET  /v1/space``      the design space: knobs and their allowed values, size, hash, mapping
 * ``POST /v1/recommend``  a design (and a mapping per layer) for a layer, a list of layers or a
                           zoo network, under an optional area/power budget
@@ -305,6 +306,7 @@ class HealthResponse(_Open):
     bundle: BundleInfo
     model: dict[str, Any]
     metrics: dict[str, Any] | None = None
+    ranker: dict[str, Any] | None = None
     limits: dict[str, int]
 
 
@@ -580,6 +582,7 @@ def create_app(
         },
         "model": meta.get("model_config") or {},
         "metrics": meta.get("metrics"),
+        "ranker": meta.get("ranker"),  # its config and validation figures; None: no ranker
         "limits": {"max_body_bytes": max_body_bytes, "max_layers": max_layers,
                    "max_refine": MAX_REFINE, "cache_size": cache_size},
     })  # fmt: skip

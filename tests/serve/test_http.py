@@ -87,6 +87,8 @@ def test_health(client, service):
     assert body["bundle"]["schema_version"] == service.predictor.meta["schema_version"]
     assert body["model"]["d_model"] == 32
     assert body["metrics"]  # the fixture's model was trained, so it has validation metrics
+    assert body["ranker"]["config"]["candidates"] == 6  # and it has a candidate ranker
+    assert {"decoder", "ranker", "kept"} <= set(body["ranker"]["validation"])
     assert body["limits"]["max_layers"] == MAX_LAYERS
 
 
