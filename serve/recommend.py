@@ -2,7 +2,8 @@
 
 1. The model runs once per distinct layer shape. Its per-knob log-probabilities are pooled over
    the layers, weighted by each layer's share of the network's MACs, and the best joint designs
-   of the pooled distribution are the decoder's candidates (for one layer, its own top-k).
+   of the pooled distribution are the decoder's candidates (for one layer, its own top-k,
+   in the order of the model's learned ranker when it has one: ``models.ranker``).
 2. The faiss neighbours of the heaviest layers add the designs that won on similar workloads.
 3. Candidates over the area/power budget are dropped before any cost is computed.
 4. Re-ranking: every remaining candidate is scored on the network with a coarse mapping space
