@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from models.finetune import run_splits
+from models.finetune import run_splits, sample_rows
 from models.predict import Predictor
 from models.ranker import RankerConfig, fit_ranker, rank_table, validate
 
@@ -36,12 +36,12 @@ def main() -> None:
     torch.set_num_threads(1)
     base = RankerConfig(rows=args.rows, val_rows=args.val_rows)
     predictor = Predictor(args.model)
-    frames = run_splits(predictor.bundle, args.data)
-    train = frames["train"].sample(min(args.rows, len(frames["train"])), random_state=base.seed)
-    val = frames["val"].sample(min(args.val_rows, len(frames["val"])), random_state=base.seed)
+    frames = run_splits(predictor.bundle, args.data, max(args.rows, args.val_rows), base.seed)
+    train = sample_rows(frames["train"], args.rows, base.seed)  # the rows train-ranker uses
+    val = sample_rows(frames["val"], args.val_rows, base.seed)
     start = time.perf_counter()
-    train_table = rank_table(predictor, train.reset_index(drop=True), base.candidates, True)
-    val_table = rank_table(predictor, val.reset_index(drop=True), base.candidates, True)
+    train_table = rank_table(predictor, train, base.candidates, True)
+    val_table = rank_table(predictor, val, base.candidates, True)
     results = {"model": args.model, "rows": len(train), "val_rows": len(val),
                "mapping_s": time.perf_counter() - start, "bonus": {}}  # fmt: skip
     for bonus in args.bonus:

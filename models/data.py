@@ -305,12 +305,32 @@ class RecommenderDataModule(pl.LightningDataModule):
         )
         self.cost_stats = fit_cost_stats(train)
 
-    def _setup_memory(self) -> None:
+    def split_frames(self) -> dict[str, pd.DataFrame]:
+        """Every split's rows in memory, as read (no statistics fitted, nothing encoded)."""
         frame = read_dataset(self.data_dir, COLUMNS)
         frame = frame[frame["found"].astype(bool)].reset_index(drop=True)
         self._assign(workload_groups(frame))
         labels = workload_keys(frame).map(self.group_split).to_numpy()
-        self.frames = {s: frame[labels == s].reset_index(drop=True) for s in SPLITS}
+        return {s: frame[labels == s].reset_index(drop=True) for s in SPLITS}
+
+    def sample_split(self, split: str, rows: int, seed: int) -> pd.DataFrame:
+        """A seeded sample of at most ``rows`` rows of ``split``, read chunk by chunk: memory
+        holds the sample, never the split (for data larger than memory)."""
+        if not self.group_split:
+            self._assign_streamed()
+        rng = np.random.default_rng(seed)
+        kept, keys = pd.DataFrame(), np.zeros(0)
+        for frame in self.iter_split_frames(split):
+            # every row draws a key; the sample is the rows with the smallest keys so far
+            kept = pd.concat([kept, frame], ignore_index=True)
+            keys = np.concatenate([keys, rng.random(len(frame))])
+            if len(kept) > rows:
+                best = np.sort(np.argsort(keys, kind="stable")[:rows])
+                kept, keys = kept.iloc[best].reset_index(drop=True), keys[best]
+        return kept
+
+    def _setup_memory(self) -> None:
+        self.frames = self.split_frames()
         self._fit(self.frames["train"].iloc[: self.stats_rows])
         if len(self.frames["val"]) == 0:
             raise ValueError(f"{self.data_dir}: no validation rows; too few workloads to split")
@@ -326,11 +346,14 @@ class RecommenderDataModule(pl.LightningDataModule):
             for s, f in self.frames.items()
         }
 
-    def _setup_stream(self) -> None:
-        # pass 1: the workload keys only (one row per workload) decide the split
+    def _assign_streamed(self) -> None:
+        """The split, from the workload keys only (one row per workload), read chunk by chunk."""
         parts = [workload_groups(f) for f in self._found_frames()]
         empty = pd.DataFrame(columns=["key", "family", "model"])
         self._assign(pd.concat(parts) if parts else empty)
+
+    def _setup_stream(self) -> None:
+        self._assign_streamed()  # pass 1: the split
         # pass 2: statistics from the first ``stats_rows`` training rows, as in memory
         sample, n = [], 0
         for frame in self.iter_split_frames("train"):

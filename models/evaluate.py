@@ -173,9 +173,9 @@ def evaluate_run(
                                val_fraction=train_cfg["val_fraction"],
                                test_fraction=train_cfg["test_fraction"],
                                seed=train_cfg["seed"])  # fmt: skip
-    dm.setup()
+    frames = dm.split_frames()  # rows as read: scoring needs no encoded tensors
     space = DesignSpace.from_dict(bundle["space"])
-    train, test = dm.frames["train"], dm.frames["test"]
+    train, test = frames["train"], frames["test"]
     if len(test) > max_rows:
         test = test.sample(max_rows, random_state=0).reset_index(drop=True)
     methods = {"airchitect": recommender_candidates(bundle_path, test)}

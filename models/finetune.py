@@ -31,7 +31,7 @@ import pandas as pd
 from torch import nn
 
 from models.bundle import bundle_file, load_bundle
-from models.data import RecommenderDataModule, encode_rows, parse_split
+from models.data import SPLITS, RecommenderDataModule, encode_rows, parse_split
 from models.features import FeatureStats
 from models.network import RecommenderConfig
 from models.train import (
@@ -52,6 +52,7 @@ __all__ = [
     "finetune",
     "freeze_encoder",
     "run_splits",
+    "sample_rows",
 ]
 
 #: What ``freeze`` accepts.
@@ -126,22 +127,36 @@ def capped_rows(train: pd.DataFrame, max_rows: int | None, seed: int) -> pd.Data
     return train.sample(n=max_rows, random_state=seed).sort_index().reset_index(drop=True)
 
 
-def run_splits(bundle: dict[str, Any], data_dir: str | Path) -> dict[str, pd.DataFrame]:
+def run_splits(
+    bundle: dict[str, Any], data_dir: str | Path, max_rows: int | None = None, seed: int = 0
+) -> dict[str, pd.DataFrame]:
     """The rows of ``data_dir`` per split (train, val, test) as the run ``bundle`` split them:
     its own split, fractions and seed; a fine-tune capped at ``max_rows`` keeps only the
-    training rows it trained on."""
+    training rows it trained on. With ``max_rows``, each split is a seeded sample of at most
+    that many rows; a run trained on streamed data is sampled chunk by chunk, never read
+    whole."""
     cfg = bundle["train_config"]
     dm = RecommenderDataModule(data_dir, split=cfg["split"], val_fraction=cfg["val_fraction"],
                                test_fraction=cfg["test_fraction"], seed=cfg["seed"])  # fmt: skip
     if dm.space.hash != bundle["space_hash"]:
         raise ValueError(f"{data_dir}: dataset space {dm.space.hash} differs from the model's "
                          f"{bundle['space_hash']}")  # fmt: skip
-    dm.setup()
-    frames = dict(dm.frames)
+    if cfg.get("stream") and max_rows is not None:
+        return {s: dm.sample_split(s, max_rows, seed) for s in SPLITS}
+    frames = dm.split_frames()
     if bundle.get("finetune_config"):
-        max_rows = bundle["finetune_config"].get("max_rows")
-        frames["train"] = capped_rows(frames["train"], max_rows, cfg["seed"])
+        cap = bundle["finetune_config"].get("max_rows")
+        frames["train"] = capped_rows(frames["train"], cap, cfg["seed"])
+    if max_rows is not None:
+        frames = {s: sample_rows(f, max_rows, seed) for s, f in frames.items()}
     return frames
+
+
+def sample_rows(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """A seeded sample of at most ``rows`` of ``frame``'s rows, index reset."""
+    if len(frame) > rows:
+        frame = frame.sample(rows, random_state=seed)
+    return frame.reset_index(drop=True)
 
 
 class FixedStatsDataModule(RecommenderDataModule):

@@ -268,18 +268,17 @@ def train_ranker(
     order there. Returns the validation summary (``kept``, and the decoder's and the ranker's
     top-1 regret, best-of-5 regret and exact share)."""
     from models.bundle import bundle_file, save_bundle
-    from models.finetune import run_splits
+    from models.finetune import run_splits, sample_rows
     from models.predict import Predictor
 
     config = config or RankerConfig()
     path = bundle_file(run)
     predictor = Predictor(path)
-    frames = run_splits(predictor.bundle, data_dir)
-    train, val = frames["train"], frames["val"]
+    frames = run_splits(predictor.bundle, data_dir, max(config.rows, config.val_rows), config.seed)
+    train = sample_rows(frames["train"], config.rows, config.seed)
+    val = sample_rows(frames["val"], config.val_rows, config.seed)
     if len(val) == 0:
         raise ValueError(f"{data_dir}: no validation rows to judge the ranker on")
-    train = _sample(train, config.rows, config.seed)
-    val = _sample(val, config.val_rows, config.seed)
     ranker = fit_ranker(rank_table(predictor, train, config.candidates, progress), config)
     summary = validate(ranker, rank_table(predictor, val, config.candidates, progress))
     summary |= {"train_rows": len(train),
@@ -293,12 +292,6 @@ def train_ranker(
     save_bundle(bundle, path)
     _update_run_json(path.parent / "run.json", bundle)
     return summary
-
-
-def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    if len(frame) > rows:
-        frame = frame.sample(rows, random_state=seed)
-    return frame.reset_index(drop=True)
 
 
 def _update_run_json(path: Path, bundle: dict[str, Any]) -> None:

@@ -84,10 +84,7 @@ def training_rows(bundle: dict[str, Any], data_dir: Path, max_rows: int, seed: i
     that was capped at ``max_rows`` indexes only the rows it trained on."""
     from models.finetune import run_splits
 
-    train = run_splits(bundle, data_dir)["train"]  # a foreign dataset is a ValueError (input)
-    if len(train) > max_rows:
-        train = train.sample(max_rows, random_state=seed)
-    return train.reset_index(drop=True)
+    return run_splits(bundle, data_dir, max_rows, seed)["train"]  # foreign data: ValueError
 
 
 def embed(onnx_path: Path, stats: FeatureStats, frame: pd.DataFrame) -> np.ndarray:

@@ -94,6 +94,33 @@ def test_stream_yields_the_same_rows(dataset_dir: Path) -> None:
     )
 
 
+def test_a_streamed_sample_is_seeded_and_stays_inside_its_split(dataset_dir: Path) -> None:
+    split = dict(split="random", seed=2, val_fraction=0.2, test_fraction=0.2)
+    whole = RecommenderDataModule(dataset_dir, **split).split_frames()
+    stream = RecommenderDataModule(dataset_dir, stream=True, **split)
+    for name, frame in whole.items():
+        sample = stream.sample_split(name, 25, seed=1)
+        assert len(sample) == min(25, len(frame))
+        assert set(sample["row_id"]) <= set(frame["row_id"])
+        again = RecommenderDataModule(dataset_dir, stream=True, **split)
+        assert again.sample_split(name, 25, seed=1)["row_id"].tolist() == sample["row_id"].tolist()
+    everything = stream.sample_split("train", 10**6, seed=0)  # larger than the split: all of it
+    assert sorted(everything["row_id"]) == sorted(whole["train"]["row_id"])
+
+
+def test_run_splits_of_a_streamed_run_are_capped_samples(dataset_dir: Path) -> None:
+    from models.finetune import run_splits
+
+    dm = RecommenderDataModule(dataset_dir)
+    cfg = {"split": "random", "val_fraction": 0.2, "test_fraction": 0.2, "seed": 0}
+    streamed = {"train_config": cfg | {"stream": True}, "space_hash": dm.space.hash}
+    frames = run_splits(streamed, dataset_dir, max_rows=30, seed=0)
+    full = run_splits({**streamed, "train_config": cfg}, dataset_dir)
+    for name in ("train", "val", "test"):
+        assert len(frames[name]) == min(30, len(full[name]))
+        assert set(frames[name]["row_id"]) <= set(full[name]["row_id"])
+
+
 @pytest.mark.parametrize("rtol", [1e-6, 0.05, 10.0])
 def test_near_optimal_sets_hold_the_label_and_every_runner_up_within_rtol(
     dataset_dir: Path, rtol: float
