@@ -102,6 +102,18 @@ class PredictorBase(ABC):
         area = frame["area_budget_mm2"].to_numpy(dtype=np.float64)
         return self.budget_grid, area, frame["power_budget_mw"].to_numpy(dtype=np.float64)
 
+    def decode(
+        self, frame: pd.DataFrame, k: int, within_budget: bool = True
+    ) -> tuple[dict[str, Any], list[np.ndarray], np.ndarray, np.ndarray]:
+        """The network's outputs, the per-knob log-probabilities (given knobs fixed) and the
+        first ``k`` designs per row in the decoder's order: flat indices and joint
+        log-probabilities `(B, k)`, padded with -1 / -inf (:func:`models.decode.decode_flat`)."""
+        out = self.outputs(frame)
+        fixed = given_knob_indices(self.space, frame, self.feature_stats.given)
+        log_probs = fix_knobs(knob_log_probs(out["knob_logits"], self.kinds), fixed)
+        budget = self.budget_of(frame) if within_budget else None
+        return out, log_probs, *decode_flat(self.space, log_probs, k, budget)
+
     def predict(
         self, frame: pd.DataFrame, top_k: int = 5, within_budget: bool = True,
         rerank: bool = True,
@@ -113,17 +125,13 @@ class PredictorBase(ABC):
         the decoder's own order (by joint log-probability)."""
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
-        out = self.outputs(frame)
-        log_cost = out["log_cost"].astype(np.float64)
-        objectives = frame["objective"].astype(object).to_numpy()
-        budget = self.budget_of(frame) if within_budget else None
-        fixed = given_knob_indices(self.space, frame, self.feature_stats.given)
-        log_probs = fix_knobs(knob_log_probs(out["knob_logits"], self.kinds), fixed)
         ranker = self.ranker if rerank else None
         width = max(top_k, ranker.config.candidates) if ranker else top_k
-        flat, scores = decode_flat(self.space, log_probs, width, budget)
+        out, log_probs, flat, scores = self.decode(frame, width, within_budget)
         if ranker is not None:
             flat, scores = ranker.order(out["embedding"], log_probs, flat, scores)
+        log_cost = out["log_cost"].astype(np.float64)
+        objectives = frame["objective"].astype(object).to_numpy()
         return Prediction(
             candidates=candidates_of(self.space, flat[:, :top_k], scores[:, :top_k]),
             embedding=out["embedding"],

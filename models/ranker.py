@@ -28,8 +28,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.decode import decode_flat, fix_knobs, given_knob_indices, knob_log_probs
-
 __all__ = ["RankTable", "Ranker", "RankerConfig", "candidate_features",
            "fit_ranker", "rank_table", "train_ranker"]  # fmt: skip
 
@@ -85,13 +83,13 @@ class RankerConfig:
 
 
 def candidate_features(
-    embedding: np.ndarray, log_probs: Sequence[np.ndarray], flat: np.ndarray,
-    scores: np.ndarray, cardinalities: Sequence[int],
-) -> np.ndarray:  # fmt: skip
+    embedding: np.ndarray, log_probs: Sequence[np.ndarray], flat: np.ndarray, scores: np.ndarray
+) -> np.ndarray:
     """Ranker inputs `float32 (B, N, F)` of the candidates ``flat`` `(B, N)` (-1: none) with
     joint log-probabilities ``scores``: embedding, one-hot knobs, per-knob and joint
-    log-probabilities, and rank / N."""
+    log-probabilities (one `(B, K_j)` array per knob), and rank / N."""
     rows, n = flat.shape
+    cardinalities = [np.shape(lp)[1] for lp in log_probs]
     vectors = np.stack(np.unravel_index(np.maximum(flat, 0), tuple(cardinalities)), axis=-1)
     offsets = np.concatenate([[0], np.cumsum(cardinalities)[:-1]]).astype(np.int64)
     onehot = np.zeros((rows, n, int(sum(cardinalities))), np.float32)
@@ -137,9 +135,7 @@ class Ranker:
         order (padding last); any further columns keep the decoder's order after them."""
         n = min(self.config.candidates, flat.shape[1])
         head, head_scores = flat[:, :n], scores[:, :n]
-        cards = [lp.shape[1] for lp in log_probs]
-        predicted = self.log_regret(candidate_features(embedding, log_probs, head, head_scores,
-                                                       cards))  # fmt: skip
+        predicted = self.log_regret(candidate_features(embedding, log_probs, head, head_scores))
         predicted = np.where(head >= 0, predicted, np.inf)
         order = np.argsort(predicted, axis=1, kind="stable")
         return (
@@ -187,12 +183,8 @@ def rank_table(predictor: Any, frame: pd.DataFrame, n: int, progress: bool = Fal
     budget, decoder order) and map every candidate with the cost model."""
     from models.evaluate import design_scores  # the cost model: needed to fit, not to answer
 
-    out = predictor.outputs(frame)
-    fixed = given_knob_indices(predictor.space, frame, predictor.feature_stats.given)
-    log_probs = fix_knobs(knob_log_probs(out["knob_logits"], predictor.kinds), fixed)
-    flat, scores = decode_flat(predictor.space, log_probs, n, predictor.budget_of(frame))
-    cards = [lp.shape[1] for lp in log_probs]
-    features = candidate_features(out["embedding"], log_probs, flat, scores, cards)
+    out, log_probs, flat, scores = predictor.decode(frame, n)
+    features = candidate_features(out["embedding"], log_probs, flat, scores)
     cost = design_scores(frame, predictor.space, flat, progress=progress)
     regret = cost / frame["score"].to_numpy(np.float64)[:, None]
     label = frame["hw_index"].to_numpy(np.int64)[:, None]

@@ -47,7 +47,7 @@ def test_features_hold_the_design_its_log_probs_and_rank() -> None:
     log_probs = _log_probs(2, rng)
     flat = np.array([[0, 5, 23], [7, -1, -1]])
     scores = np.array([[-1.0, -2.0, -3.0], [-0.5, -np.inf, -np.inf]])
-    x = candidate_features(np.ones((2, 4)), log_probs, flat, scores, CARDS)
+    x = candidate_features(np.ones((2, 4)), log_probs, flat, scores)
     assert x.shape == (2, 3, 4 + sum(CARDS) + len(CARDS) + 2) and np.isfinite(x).all()
     onehot = x[:, :, 4 : 4 + sum(CARDS)]
     assert (onehot.sum(-1) == len(CARDS)).all()  # one value per knob
@@ -65,7 +65,7 @@ def _table(rows: int, seed: int) -> RankTable:
     log_probs = _log_probs(rows, rng)
     flat = np.stack([rng.permutation(24)[:6] for _ in range(rows)])
     scores = np.sort(rng.normal(size=(rows, 6)), axis=1)[:, ::-1]
-    features = candidate_features(rng.normal(size=(rows, 4)), log_probs, flat, scores, CARDS)
+    features = candidate_features(rng.normal(size=(rows, 4)), log_probs, flat, scores)
     knob0 = np.unravel_index(flat, CARDS)[0]
     regret = np.where(knob0 == 2, 1.0, 1.5 + 0.5 * knob0)
     return RankTable(features, flat, regret, np.zeros_like(flat, dtype=bool))
