@@ -150,6 +150,10 @@ def test_the_ranker_reorders_the_decoders_candidates_row_by_row(
         assert sorted(c.hw_index for c in a) == sorted(c.hw_index for c in b)
     assert any([c.hw_index for c in a] != [c.hw_index for c in b]
                for a, b in zip(ranked, plain, strict=True))  # fmt: skip
+    assert len(predictor.predict(rows.head(0))) == 0
+    wide = predictor.predict(rows, top_k=n + 3)  # past the ranked ones: the decoder's order
+    for a, b in zip(wide, predictor.predict(rows, top_k=n + 3, rerank=False), strict=True):
+        assert [c.hw_index for c in a][n:] == [c.hw_index for c in b][n:]
     alone = predictor.predict(rows.iloc[[7]], top_k=3)  # batch independence holds with it
     assert [c.hw_index for c in alone[0]] == [c.hw_index for c in predictor.predict(rows)[7]][:3]
 
