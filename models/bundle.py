@@ -12,6 +12,7 @@ Kept free of Lightning so that serving can load a model with torch alone. Conten
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,13 @@ def save_bundle(bundle: dict[str, Any], path: str | Path) -> Path:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """``run.json`` and the like, atomically (a temp name, then a rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", "utf-8")
+    os.replace(tmp, path)
 
 
 def bundle_file(path: str | Path) -> Path:

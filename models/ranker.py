@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from models.bundle import write_json
 
 __all__ = ["RankTable", "Ranker", "RankerConfig", "candidate_features",
            "fit_ranker", "rank_table", "train_ranker"]  # fmt: skip
@@ -291,7 +292,4 @@ def _update_run_json(path: Path, bundle: dict[str, Any]) -> None:
     if not path.is_file():
         return
     keys = ("ranker_fit", "train_config")
-    data = json.loads(path.read_text("utf-8")) | {k: bundle[k] for k in keys}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", "utf-8")
-    os.replace(tmp, path)
+    write_json(path, json.loads(path.read_text("utf-8")) | {k: bundle[k] for k in keys})

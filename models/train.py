@@ -18,8 +18,6 @@ distributed runs each rank reads the data itself; only rank 0 writes the bundle.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -30,7 +28,14 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from models.bundle import BUNDLE_FORMAT, BUNDLE_NAME, BUNDLE_VERSION, load_bundle, save_bundle
+from models.bundle import (
+    BUNDLE_FORMAT,
+    BUNDLE_NAME,
+    BUNDLE_VERSION,
+    load_bundle,
+    save_bundle,
+    write_json,
+)
 from models.data import RecommenderDataModule
 from models.lightning_module import RecommenderModule
 from models.network import Recommender, RecommenderConfig
@@ -252,7 +257,7 @@ def write_run(
     if trainer.is_global_zero:
         bundle = _bundle(dm, config, model_config, model, metrics) | extra
         save_bundle(bundle, path)
-        _write_json(out_dir / "run.json", {k: v for k, v in bundle.items() if k != "state_dict"})
+        write_json(out_dir / "run.json", {k: v for k, v in bundle.items() if k != "state_dict"})
     return path
 
 
@@ -279,9 +284,3 @@ def _bundle(
         "metrics": {k: float(v) for k, v in metrics.items()},
         "data": {"dir": str(dm.data_dir), "split": dm.split, "rows": rows},
     }
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", "utf-8")
-    os.replace(tmp, path)
