@@ -145,7 +145,7 @@ def array_schedule(lay: LayerBatch, hw: HardwareBatch, m: MappingBatch, t: Sched
     """Dispatch every row to its dataflow's schedule and merge the results."""
     shape = np.broadcast_shapes(hw.dataflow.shape, m.k_l2.shape, lay.k.shape, t["x"].shape)
     dataflow = np.broadcast_to(hw.dataflow, shape)
-    present = np.flatnonzero(np.bincount(dataflow, minlength=len(Dataflow)))
+    present = np.flatnonzero(np.bincount(dataflow.reshape(-1), minlength=len(Dataflow)))
     if len(present) == 1:  # the common case: one hardware point, many mappings
         out = _SCHEDULERS[Dataflow(int(present[0]))](lay, hw, m, t)
         out = {k: np.broadcast_to(v, shape) for k, v in out.items()}

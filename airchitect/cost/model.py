@@ -147,11 +147,15 @@ def _validity(lay: LayerBatch, m: MappingBatch, l1_words, l2_bytes_needed, hw) -
     return reason
 
 
-def access_counts(lay: LayerBatch, hw: HardwareBatch, m: MappingBatch) -> dict:
+def access_counts(
+    lay: LayerBatch, hw: HardwareBatch, m: MappingBatch, tiles: dict | None = None
+) -> dict:
     """Everything that does not depend on bandwidths or buffer sizes: tiles, the array
     schedule, NoC and DRAM words and compute cycles. Exhaustive search computes these once per
-    (array, mapping) and reuses them across every bandwidth and buffer size."""
-    t = l2_tiles(lay, m)
+    (array, mapping) and reuses them across every bandwidth and buffer size; it passes the
+    mappings' ``tiles`` (:func:`l2_tiles`) and hardware fields of shape ``(arrays, 1)``, so the
+    result broadcasts to ``(arrays, mappings)``."""
+    t = l2_tiles(lay, m) if tiles is None else tiles
     sched = array_schedule(lay, hw, m, t)
     dram = dram_traffic_words(t, m.dram_order)
     groups = lay.groups

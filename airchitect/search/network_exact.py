@@ -1,0 +1,334 @@
+"""The certified optimum of a whole network over the hardware grid, by branch and bound.
+
+A network's cost on a design is the sum over its layers, each at its best mapping (EDP is the
+total energy times the total latency). Every point of the grid therefore has a cheap *lower
+bound* per layer (no PE does more than one MAC a cycle; every weight and output crosses DRAM at
+least once; every MAC pays its MAC and L1 energy) and an exact value from that layer's cell
+sweep (:mod:`airchitect.search.cells`). The search keeps, per point, the sum of exact values
+of the layers swept so far and lower bounds of the rest, which is a lower bound of the point's
+network cost that tightens layer by layer:
+
+1. the incumbent (the instant answer, or the point of least bound) is scored exactly;
+2. layers are swept heaviest first, each only over the PE arrays that still hold a point whose
+   bound is below the incumbent: the rest cannot win, so they are never swept again;
+3. after each layer the point of least bound is scored exactly and becomes the incumbent if it
+   is better;
+4. when every layer is swept, latency and energy are exact at every live point; EDP is scored
+   exactly (with the mapper) in bound order until the next bound passes the best.
+
+The answer carries a :class:`Certificate`: the lower bound over every in-budget point and the
+gap to it, zero when the answer is proven optimal. Stopped early by a time budget, the same
+numbers say how far from optimal the answer can be.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from airchitect.cost.mapper import Objective
+from airchitect.cost.network import (
+    DistinctLayers,
+    NetworkCost,
+    distinct_layers,
+    network_best_mappings,
+    network_cost,
+)
+from airchitect.cost.tech import DEFAULT_TECH, TechTable
+from airchitect.search.base import TIE_RTOL, tie_rank
+from airchitect.search.cells import GridAxes, grid_axes, sweep_cells
+from airchitect.space.budget import Budget, hardware_area_mm2, hardware_power_mw
+from airchitect.space.space import DesignSpace
+from airchitect.workloads.layer import Layer
+from airchitect.workloads.network import Network
+
+#: Points scored exactly per mapper call while EDP is refined in bound order.
+EDP_BATCH = 24
+#: Bounds within this factor of the incumbent keep a point alive (guards float rounding).
+BOUND_SLACK = 1 + 1e-9
+
+Progress = Callable[[int, int], None]
+
+
+class NoDesignInBudget(ValueError):
+    """No point of the grid fits the budget, or none has a valid mapping for every layer."""
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """How the answer was proven: ``gap`` is ``best / lower_bound - 1`` (0 when certified)."""
+
+    objective: str
+    best: float  # the answer's objective (cycles, pJ or pJ*s)
+    lower_bound: float  # no in-budget point of the grid scores below this
+    gap: float
+    certified: bool
+    grid_points: int
+    points_in_budget: int
+    layers_swept: int
+    layers: int
+    arrays_swept: int  # (array, layer) sweeps run; each covers every buffer and bandwidth
+    arrays_pruned: int  # (array, layer) sweeps skipped: bound above the incumbent
+    points_scored: int  # points mapped exactly (incumbents, EDP refinement)
+    seconds: float
+    stopped: str  # "certified" or "time budget"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ExactAnswer:
+    hw_index: int
+    cost: NetworkCost
+    certificate: Certificate
+
+
+@dataclass
+class _GridCache:
+    """Per space and tech: area and power of every point (budgets are masks over these)."""
+
+    area_mm2: np.ndarray
+    power_mw: np.ndarray
+
+
+_GRIDS: dict[tuple[str, TechTable], _GridCache] = {}
+
+
+def _grid(space: DesignSpace, tech: TechTable) -> _GridCache:
+    key = (space.hash, tech)
+    if key not in _GRIDS:
+        if len(_GRIDS) >= 4:
+            _GRIDS.clear()
+        hw = space.enumerate()
+        _GRIDS[key] = _GridCache(hardware_area_mm2(hw, tech), hardware_power_mw(hw, tech))
+    return _GRIDS[key]
+
+
+def budget_mask(space: DesignSpace, budget: Budget, tech: TechTable = DEFAULT_TECH) -> np.ndarray:
+    """Which grid points (flat order) fit ``budget``."""
+    g = _grid(space, tech)
+    mask = np.ones(space.size, dtype=bool)
+    if budget.area_mm2 is not None:
+        mask &= g.area_mm2 <= budget.area_mm2
+    if budget.power_mw is not None:
+        mask &= g.power_mw <= budget.power_mw
+    return mask
+
+
+def layer_lower_bounds(
+    layer: Layer, axes: GridAxes, tech: TechTable = DEFAULT_TECH
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower bounds of one run's latency (cycles) and energy (pJ) at every grid point.
+
+    Latency: no PE does more than one MAC per cycle, and every weight and output word crosses
+    DRAM at least once at the point's DRAM bandwidth. Energy: every MAC pays its MAC and L1
+    energy, and those DRAM words their DRAM and L2 energy."""
+    v = axes.values
+    pes = np.outer(v["pe_rows"], v["pe_cols"])
+    n_rows, n_cols, n_flows = (len(v[k]) for k in ("pe_rows", "pe_cols", "dataflow"))
+    pes_of_array = np.repeat(pes.reshape(-1), n_flows)  # arrays are rows, cols, flow
+    b = layer.bounds
+    dram_words = layer.groups * (b["K"] * b["C"] * layer.r * layer.s + b["N"] * b["K"] * b["P"]
+                                 * b["Q"])  # fmt: skip
+    pb, scale = layer.precision_bytes, layer.precision_bytes / 2.0
+    n_dram = len(v["dram_bytes_per_cycle"])
+    dram_bw = v["dram_bytes_per_cycle"][axes.channel_of % n_dram]
+    compute = np.maximum(layer.macs / pes_of_array - 1.0, 1.0)[axes.array_of]
+    latency = np.maximum(compute, dram_words * pb / dram_bw)
+    per_l1 = (
+        layer.macs * scale * (tech.mac_pj + tech.l1_accesses_per_mac * tech.l1_pj(v["l1_bytes"]))
+    )
+    per_l2 = dram_words * scale * (tech.dram_pj + tech.l2_pj(v["l2_kib"]))
+    return latency, np.asarray(per_l1)[axes.l1_of] + np.asarray(per_l2)[axes.l2_of]
+
+
+class _Search:
+    """State of one branch and bound: per-point bounds, the incumbent, counters."""
+
+    def __init__(self, workload, space, budget, objective, tech, deadline) -> None:
+        self.space, self.tech, self.objective, self.deadline = space, tech, objective, deadline
+        self.distinct: DistinctLayers = distinct_layers(workload)
+        self.counts = self.distinct.counts
+        self.axes = grid_axes(space)
+        self.in_budget = budget_mask(space, budget, tech)
+        if not self.in_budget.any():
+            raise NoDesignInBudget("no point of the grid fits the budget")
+        self.area = _grid(space, tech).area_mm2
+        self.latency = np.zeros(space.size)
+        self.energy = np.zeros(space.size)
+        for layer, count in zip(self.distinct.layers, self.counts, strict=True):
+            lat, en = layer_lower_bounds(layer, self.axes, tech)
+            self.latency += count * lat
+            self.energy += count * en
+        self.swept = np.zeros(len(self.counts), dtype=bool)
+        self.best_index, self.best_score = -1, np.inf
+        self.scored: dict[int, float] = {}
+        self.arrays_swept = self.arrays_pruned = 0
+
+    # -- bounds and incumbents ------------------------------------------------------------------
+    def bound(self) -> np.ndarray:
+        """Lower bound of the network objective per point; ``inf`` outside the budget."""
+        if self.objective is Objective.LATENCY:
+            b = self.latency
+        elif self.objective is Objective.ENERGY:
+            b = self.energy
+        else:
+            b = self.energy * self.latency / (self.tech.clock_ghz * 1e9)
+        return np.where(self.in_budget, b, np.inf)
+
+    def score(self, points: np.ndarray) -> np.ndarray:
+        """Exact network objective of grid points (each layer at its best mapping)."""
+        todo = np.array([p for p in points.tolist() if p not in self.scored], dtype=np.int64)
+        if len(todo):
+            hw = self.space.decode_batch(self.space.unflat_index(todo))
+            found = network_best_mappings(self.distinct, hw, self.objective, self.tech,
+                                          self.space.mapping_options)  # fmt: skip
+            self.scored.update(zip(todo.tolist(), found.score.tolist(), strict=True))
+            for p, s in zip(todo.tolist(), found.score.tolist(), strict=True):
+                self._offer(p, s)
+        return np.array([self.scored[p] for p in points.tolist()])
+
+    def _offer(self, point: int, score: float) -> None:
+        if not np.isfinite(score):
+            return
+        ranked = tie_rank(np.array([score, self.best_score]),
+                          self.area[[point, max(self.best_index, 0)]],
+                          np.array([point, self.best_index]))  # fmt: skip
+        if self.best_index < 0 or ranked[0] == 0:
+            self.best_index, self.best_score = point, float(score)
+
+    def probe(self) -> None:
+        """Score the point of least bound exactly: the likeliest better incumbent."""
+        bound = self.bound()
+        point = int(np.argmin(bound))
+        if np.isfinite(bound[point]):
+            self.score(np.array([point]))
+
+    # -- sweeping ----------------------------------------------------------------------------------
+    def live_arrays(self) -> np.ndarray:
+        live = self.bound() <= self.best_score * BOUND_SLACK
+        return np.unique(self.axes.array_of[live])
+
+    def sweep(self, j: int) -> None:
+        arrays = self.live_arrays()
+        self.arrays_pruned += self.axes.n_arrays - len(arrays)
+        self.arrays_swept += len(arrays)
+        layer, count = self.distinct.layers[j], self.counts[j]
+        if len(arrays):
+            cells = sweep_cells(layer, self.space, arrays, self.tech)
+            lat, en = cells.read_out()
+            points = self.axes.points_of(arrays)
+            lb_lat, lb_en = layer_lower_bounds(layer, self.axes, self.tech)
+            self.latency[points] += count * (lat - lb_lat[points])
+            self.energy[points] += count * (en - lb_en[points])
+        self.swept[j] = True
+
+    def layer_order(self) -> np.ndarray:
+        """Heaviest layers first, by their share of the incumbent's objective: those tighten
+        the bounds most (a depthwise layer can carry half the latency on a few MACs)."""
+        if self.best_index < 0:
+            return np.argsort(-self.counts * np.array([x.macs for x in self.distinct.layers]))
+        hw = self.space.decode_batch(self.space.unflat_index(np.array([self.best_index])))
+        found = network_best_mappings(self.distinct, hw, self.objective, self.tech,
+                                      self.space.mapping_options)  # fmt: skip
+        field = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}[self.objective.value]
+        share = [count * float(getattr(m.cost, field)[0]) for m, count in
+                 zip(found.per_layer, self.counts, strict=True)]  # fmt: skip
+        return np.argsort(-np.nan_to_num(np.array(share), nan=0.0, posinf=0.0))
+
+    def refine_edp(self) -> None:
+        """Every layer swept: score points exactly in bound order until the bound passes."""
+        bound = self.bound()
+        live = np.flatnonzero(bound <= self.best_score * BOUND_SLACK)
+        live = live[np.argsort(bound[live], kind="stable")]
+        for start in range(0, len(live), EDP_BATCH):
+            batch = live[start : start + EDP_BATCH]
+            if bound[batch[0]] > self.best_score * BOUND_SLACK or self.out_of_time():
+                return
+            self.score(batch[bound[batch] <= self.best_score * BOUND_SLACK])
+
+    def settle_ties(self) -> None:
+        """Every layer swept, latency and energy bounds are exact: of the points tied with
+        the best (a bigger buffer rarely changes the latency), the smallest chip wins."""
+        bound = self.bound()
+        tied = np.flatnonzero(bound <= bound.min() * (1 + TIE_RTOL))
+        if len(tied) and np.isfinite(bound[tied[0]]):
+            self.score(tied[tie_rank(bound[tied], self.area[tied], tied)[:1]])
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
+    def lower_bound(self) -> float:
+        """No in-budget point scores below this: exact scores where known, bounds elsewhere."""
+        bound = self.bound()
+        if self.scored:
+            points = np.fromiter(self.scored, dtype=np.int64)
+            bound[points] = np.where(
+                self.in_budget[points], np.fromiter(self.scored.values(), dtype=np.float64), np.inf
+            )
+        return float(min(bound.min(), self.best_score))
+
+
+def network_optimum(
+    workload: Network | Layer,
+    space: DesignSpace,
+    budget: Budget | None = None,
+    objective: Objective | str = Objective.EDP,
+    tech: TechTable = DEFAULT_TECH,
+    *,
+    incumbent: int | None = None,
+    time_budget_s: float | None = None,
+    progress: Progress | None = None,
+) -> ExactAnswer:
+    """The exact best design of ``space`` for ``workload`` under ``budget``, with its
+    certificate; or, when ``time_budget_s`` runs out first, the best design found and how far
+    from optimal it can be.
+
+    ``incumbent`` (a flat grid index, e.g. the instant answer) starts the search: the better it
+    is, the more of the grid is pruned unswept. Raises :class:`NoDesignInBudget` when no point
+    fits the budget or none maps every layer."""
+    start = time.perf_counter()
+    deadline = None if time_budget_s is None else start + float(time_budget_s)
+    objective = Objective.parse(objective)
+    s = _Search(workload, space, budget or Budget(), objective, tech, deadline)
+    if incumbent is not None and s.in_budget[int(incumbent)]:
+        s.score(np.array([int(incumbent)]))
+    s.probe()
+    order = s.layer_order()
+    total = len(order)
+    for done, j in enumerate(order):
+        if s.out_of_time():
+            break
+        s.sweep(int(j))
+        s.probe()
+        if progress is not None:
+            progress(done + 1, total)
+    if s.swept.all():
+        s.refine_edp() if objective is Objective.EDP else s.settle_ties()
+    if s.best_index < 0:
+        raise NoDesignInBudget(
+            f"no design within the budget has a valid mapping for every layer of "
+            f"{s.distinct.network.name!r}"
+        )
+    return _answer(s, start)
+
+
+def _answer(s: _Search, start: float) -> ExactAnswer:
+    lower = s.lower_bound()
+    gap = max(s.best_score / lower - 1.0, 0.0) if lower > 0 else float("inf")
+    certified = s.swept.all() and gap <= TIE_RTOL * 10
+    hw = s.space.decode_batch(s.space.unflat_index(np.array([s.best_index])))
+    found = network_best_mappings(s.distinct, hw, s.objective, s.tech, s.space.mapping_options)
+    cert = Certificate(
+        objective=s.objective.value, best=s.best_score, lower_bound=lower,
+        gap=0.0 if certified else gap, certified=bool(certified), grid_points=s.space.size,
+        points_in_budget=int(s.in_budget.sum()), layers_swept=int(s.swept.sum()),
+        layers=len(s.swept), arrays_swept=s.arrays_swept, arrays_pruned=s.arrays_pruned,
+        points_scored=len(s.scored), seconds=time.perf_counter() - start,
+        stopped="certified" if certified else "time budget",
+    )  # fmt: skip
+    return ExactAnswer(s.best_index, network_cost(s.distinct, found, 0, s.objective), cert)
