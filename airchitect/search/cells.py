@@ -68,6 +68,12 @@ class GridAxes:
         return HardwareBatch(r.astype(np.int64), c.astype(np.int64), one, one, one, one,
                              f.astype(np.int64))  # fmt: skip
 
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """The grid in sweep order: ``(arrays, l1 sizes, l2 sizes, channels)``."""
+        n1, n2 = (len(self.values[k]) for k in _BUFFER_KNOBS)
+        return self.n_arrays, n1, n2, self.n_channels
+
     def points_of(self, arrays: np.ndarray) -> np.ndarray:
         """Flat grid indices of every point of ``arrays``, in ``(array, l1, l2, noc, dram)``
         order: the order :meth:`CellSweep.read_out` returns values in."""
@@ -133,16 +139,21 @@ class CellSweep:
                          self.energy_pj + weight * other.energy_pj,
                          self.fixed_energy_pj + weight * other.fixed_energy_pj)  # fmt: skip
 
-    def read_out(self) -> tuple[np.ndarray, np.ndarray]:
-        """Latency (cycles) and energy (pJ) of every point of the arrays, in
-        :meth:`GridAxes.points_of` order; both ``inf`` where no mapping fits."""
+    def per_point(self) -> tuple[np.ndarray, np.ndarray]:
+        """Latency (cycles), shape ``(arrays, l1, l2, channels)``, and energy (pJ), shape
+        ``(arrays, l1, l2)`` (no bandwidth changes it), of every point of the arrays; ``inf``
+        where no mapping fits."""
         n_l2 = self.energy_pj.shape[0]
         lat = self.latency_cycles.transpose(1, 2, 3, 0)  # (a, l1, l2, channel)
         diag = self.energy_pj[np.arange(n_l2), :, :, np.arange(n_l2)]  # (l2, a, l1)
         energy = diag.transpose(1, 2, 0) + self.fixed_energy_pj[None, :, None]  # (a, l1, l2)
-        energy = np.broadcast_to(energy[..., None], lat.shape)
-        lat = lat.reshape(-1)
-        return lat, np.where(np.isfinite(lat), energy.reshape(-1), np.inf)
+        return lat, np.where(np.isfinite(lat).any(axis=-1), energy, np.inf)
+
+    def read_out(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`per_point` flattened, in :meth:`GridAxes.points_of` order."""
+        lat, energy = self.per_point()
+        energy = np.where(np.isfinite(lat), energy[..., None], np.inf)
+        return lat.reshape(-1), energy.reshape(-1)
 
 
 def _array_mapping_parts(layer: Layer, arrays: HardwareBatch, options: MappingOptions) -> dict:
@@ -169,6 +180,27 @@ def _array_mapping_parts(layer: Layer, arrays: HardwareBatch, options: MappingOp
     l2_words = tiles["w_words"] + tiles["i_words"] + tiles["o_words"]
     return parts | {"dram": dram_words.astype(np.float64),
                     "l2_bytes": l2_words * layer.precision_bytes}  # fmt: skip
+
+
+def _undominated(starts: np.ndarray, *metrics: np.ndarray) -> np.ndarray:
+    """Rows (sorted by cell, cells starting at ``starts``) that no cell champion dominates.
+
+    Latency and energy grow with each metric (compute cycles, NoC words, DRAM words; the
+    exposed NoC share is fixed per array), so a row that another row of its cell matches or
+    beats on every metric is never any channel's minimum. The champions checked are each
+    metric's least row per cell: about nine rows in ten go, for a few linear passes."""
+    n = len(metrics[0])
+    if n == 0:
+        return np.ones(0, dtype=bool)
+    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    keep = np.ones(n, dtype=bool)
+    for m in metrics:
+        best = np.flatnonzero(m == np.minimum.reduceat(m, starts)[seg])
+        first = best[np.r_[True, seg[best[1:]] != seg[best[:-1]]]]  # one champion per cell
+        champ = first[seg]
+        beaten = np.logical_and.reduce([x >= x[champ] for x in metrics])
+        keep &= ~beaten | (np.arange(n) == champ)
+    return keep
 
 
 def _prefix_min(channels, starts: np.ndarray, cells: np.ndarray, shape) -> np.ndarray:
@@ -207,6 +239,9 @@ def sweep_cells(
     cell = cell[order]
     c, noc, exposed = (x[k].reshape(-1)[order] for k in ("compute", "noc", "exposed"))
     dram = x["dram"][order % n_m]
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]]) if len(cell) else cell
+    keep = _undominated(starts, c, noc, dram)
+    cell, c, noc, exposed, dram = (a[keep] for a in (cell, c, noc, exposed, dram))
     starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]]) if len(cell) else cell
     args = (starts, cell[starts], (n_a, n1, n2))
     pb = layer.precision_bytes

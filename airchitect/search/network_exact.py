@@ -45,6 +45,7 @@ from airchitect.space.space import DesignSpace
 from airchitect.workloads.layer import Layer
 from airchitect.workloads.network import Network
 
+_CHANNEL_KNOBS = ("noc_words_per_cycle", "dram_bytes_per_cycle")
 #: Points scored exactly per mapper call while EDP is refined in bound order.
 EDP_BATCH = 24
 #: Bounds within this factor of the incumbent keep a point alive (guards float rounding).
@@ -122,96 +123,114 @@ def budget_mask(space: DesignSpace, budget: Budget, tech: TechTable = DEFAULT_TE
 def layer_lower_bounds(
     layer: Layer, axes: GridAxes, tech: TechTable = DEFAULT_TECH
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lower bounds of one run's latency (cycles) and energy (pJ) at every grid point.
+    """Lower bounds of one run's latency (cycles), shape ``(arrays, channels)``, and energy
+    (pJ), shape ``(l1 sizes, l2 sizes)``: neither depends on the other axes of a point.
 
-    Latency: no PE does more than one MAC per cycle, and every weight and output word crosses
-    DRAM at least once at the point's DRAM bandwidth. Energy: every MAC pays its MAC and L1
-    energy, and those DRAM words their DRAM and L2 energy."""
+    Every weight and output word crosses DRAM at least once, and the NoC at least once.
+    Latency: no PE does more than one MAC per cycle, and those words move at the point's DRAM
+    and NoC bandwidths. Energy: every MAC pays its MAC and L1 energy, and those words their
+    DRAM, NoC and L2 energy."""
     v = axes.values
-    pes = np.outer(v["pe_rows"], v["pe_cols"])
-    n_rows, n_cols, n_flows = (len(v[k]) for k in ("pe_rows", "pe_cols", "dataflow"))
-    pes_of_array = np.repeat(pes.reshape(-1), n_flows)  # arrays are rows, cols, flow
+    n_flows = len(v["dataflow"])
+    pes = np.repeat(np.outer(v["pe_rows"], v["pe_cols"]).reshape(-1), n_flows)  # per array
     b = layer.bounds
-    dram_words = layer.groups * (b["K"] * b["C"] * layer.r * layer.s + b["N"] * b["K"] * b["P"]
-                                 * b["Q"])  # fmt: skip
+    words = layer.groups * (b["K"] * b["C"] * layer.r * layer.s + b["N"] * b["K"] * b["P"]
+                            * b["Q"])  # fmt: skip
     pb, scale = layer.precision_bytes, layer.precision_bytes / 2.0
-    n_dram = len(v["dram_bytes_per_cycle"])
-    dram_bw = v["dram_bytes_per_cycle"][axes.channel_of % n_dram]
-    compute = np.maximum(layer.macs / pes_of_array - 1.0, 1.0)[axes.array_of]
-    latency = np.maximum(compute, dram_words * pb / dram_bw)
-    per_l1 = (
-        layer.macs * scale * (tech.mac_pj + tech.l1_accesses_per_mac * tech.l1_pj(v["l1_bytes"]))
-    )
-    per_l2 = dram_words * scale * (tech.dram_pj + tech.l2_pj(v["l2_kib"]))
-    return latency, np.asarray(per_l1)[axes.l1_of] + np.asarray(per_l2)[axes.l2_of]
+    n_noc, n_dram = (len(v[k]) for k in _CHANNEL_KNOBS)
+    dram_bw = np.tile(v["dram_bytes_per_cycle"], n_noc)  # per channel, NoC-major
+    noc_bw = np.repeat(v["noc_words_per_cycle"], n_dram)
+    compute = np.maximum(layer.macs / pes - 1.0, 1.0)
+    traffic = np.maximum(words * pb / dram_bw, words / noc_bw)
+    latency = np.maximum(compute[:, None], traffic[None, :])
+    l1_pj = tech.mac_pj + tech.l1_accesses_per_mac * tech.l1_pj(v["l1_bytes"])
+    per_l1 = layer.macs * scale * np.asarray(l1_pj, dtype=np.float64)
+    per_l2 = words * scale * (tech.dram_pj + tech.noc_pj + 2 * tech.l2_pj(v["l2_kib"]))
+    return latency, per_l1[:, None] + np.asarray(per_l2, dtype=np.float64)[None, :]
+
+
+#: Layers after which the point of least bound is scored (and at the end): often enough to
+#: improve a poor incumbent early, rarely enough that a good one costs little.
+_PROBE_AFTER = frozenset({1, 2, 4, 8, 16, 32, 64, 128})
 
 
 class _Search:
-    """State of one branch and bound: per-point bounds, the incumbent, counters."""
+    """State of one branch and bound. Points are held in sweep order (array, L1, L2, channel):
+    ``latency`` has that shape, ``energy`` has no channel axis (bandwidths do not change it).
+    Both are lower bounds that become exact as layers are swept."""
 
-    def __init__(self, workload, space, budget, objective, tech, deadline) -> None:
+    def __init__(self, workload, space, budget, objective, tech, deadline, arrays=None) -> None:
         self.space, self.tech, self.objective, self.deadline = space, tech, objective, deadline
         self.distinct: DistinctLayers = distinct_layers(workload)
         self.counts = self.distinct.counts
         self.axes = grid_axes(space)
-        self.in_budget = budget_mask(space, budget, tech)
+        shape = self.axes.shape
+        self.flat_of = self.axes.points_of(np.arange(self.axes.n_arrays))  # position -> flat
+        self.in_budget = budget_mask(space, budget, tech)[self.flat_of].reshape(shape)
+        if arrays is not None:  # a search restricted to some PE arrays (the instant answer)
+            keep = np.zeros(self.axes.n_arrays, dtype=bool)
+            keep[np.asarray(arrays, dtype=np.int64)] = True
+            self.in_budget &= keep[:, None, None, None]
         if not self.in_budget.any():
             raise NoDesignInBudget("no point of the grid fits the budget")
-        self.area = _grid(space, tech).area_mm2
-        self.latency = np.zeros(space.size)
-        self.energy = np.zeros(space.size)
+        self.area = _grid(space, tech).area_mm2[self.flat_of]
+        lat, en = 0.0, 0.0
         for layer, count in zip(self.distinct.layers, self.counts, strict=True):
-            lat, en = layer_lower_bounds(layer, self.axes, tech)
-            self.latency += count * lat
-            self.energy += count * en
+            lb_lat, lb_en = layer_lower_bounds(layer, self.axes, tech)
+            lat, en = lat + count * lb_lat, en + count * lb_en
+        self.latency = np.broadcast_to(lat[:, None, None, :], shape).copy()
+        self.energy = np.broadcast_to(en[None], shape[:3]).copy()
         self.swept = np.zeros(len(self.counts), dtype=bool)
-        self.best_index, self.best_score = -1, np.inf
+        self.best, self.best_score = -1, np.inf  # a position in sweep order
         self.scored: dict[int, float] = {}
         self.arrays_swept = self.arrays_pruned = 0
 
     # -- bounds and incumbents ------------------------------------------------------------------
     def bound(self) -> np.ndarray:
-        """Lower bound of the network objective per point; ``inf`` outside the budget."""
+        """Lower bound of the network objective per position (flat); ``inf`` outside the
+        budget."""
         if self.objective is Objective.LATENCY:
             b = self.latency
         elif self.objective is Objective.ENERGY:
-            b = self.energy
+            b = np.broadcast_to(self.energy[..., None], self.latency.shape)
         else:
-            b = self.energy * self.latency / (self.tech.clock_ghz * 1e9)
-        return np.where(self.in_budget, b, np.inf)
+            b = self.energy[..., None] * self.latency / (self.tech.clock_ghz * 1e9)
+        return np.where(self.in_budget, b, np.inf).reshape(-1)
 
-    def score(self, points: np.ndarray) -> np.ndarray:
-        """Exact network objective of grid points (each layer at its best mapping)."""
-        todo = np.array([p for p in points.tolist() if p not in self.scored], dtype=np.int64)
+    def score(self, positions: np.ndarray) -> np.ndarray:
+        """Exact network objective at positions (each layer at its best mapping)."""
+        todo = np.array([p for p in positions.tolist() if p not in self.scored], dtype=np.int64)
         if len(todo):
-            hw = self.space.decode_batch(self.space.unflat_index(todo))
+            hw = self.space.decode_batch(self.space.unflat_index(self.flat_of[todo]))
             found = network_best_mappings(self.distinct, hw, self.objective, self.tech,
                                           self.space.mapping_options)  # fmt: skip
-            self.scored.update(zip(todo.tolist(), found.score.tolist(), strict=True))
             for p, s in zip(todo.tolist(), found.score.tolist(), strict=True):
+                self.scored[p] = s
                 self._offer(p, s)
-        return np.array([self.scored[p] for p in points.tolist()])
+        return np.array([self.scored[p] for p in positions.tolist()])
 
-    def _offer(self, point: int, score: float) -> None:
+    def _offer(self, position: int, score: float) -> None:
         if not np.isfinite(score):
             return
-        ranked = tie_rank(np.array([score, self.best_score]),
-                          self.area[[point, max(self.best_index, 0)]],
-                          np.array([point, self.best_index]))  # fmt: skip
-        if self.best_index < 0 or ranked[0] == 0:
-            self.best_index, self.best_score = point, float(score)
+        if self.best < 0:
+            self.best, self.best_score = position, float(score)
+            return
+        pair = np.array([position, self.best])
+        ranked = tie_rank(np.array([score, self.best_score]), self.area[pair], self.flat_of[pair])
+        if ranked[0] == 0:
+            self.best, self.best_score = position, float(score)
 
     def probe(self) -> None:
         """Score the point of least bound exactly: the likeliest better incumbent."""
         bound = self.bound()
-        point = int(np.argmin(bound))
-        if np.isfinite(bound[point]):
-            self.score(np.array([point]))
+        position = int(np.argmin(bound))
+        if np.isfinite(bound[position]):
+            self.score(np.array([position]))
 
     # -- sweeping ----------------------------------------------------------------------------------
     def live_arrays(self) -> np.ndarray:
-        live = self.bound() <= self.best_score * BOUND_SLACK
-        return np.unique(self.axes.array_of[live])
+        live = self.bound().reshape(self.axes.n_arrays, -1) <= self.best_score * BOUND_SLACK
+        return np.flatnonzero(live.any(axis=1))
 
     def sweep(self, j: int) -> None:
         arrays = self.live_arrays()
@@ -219,20 +238,18 @@ class _Search:
         self.arrays_swept += len(arrays)
         layer, count = self.distinct.layers[j], self.counts[j]
         if len(arrays):
-            cells = sweep_cells(layer, self.space, arrays, self.tech)
-            lat, en = cells.read_out()
-            points = self.axes.points_of(arrays)
+            lat, en = sweep_cells(layer, self.space, arrays, self.tech).per_point()
             lb_lat, lb_en = layer_lower_bounds(layer, self.axes, self.tech)
-            self.latency[points] += count * (lat - lb_lat[points])
-            self.energy[points] += count * (en - lb_en[points])
+            self.latency[arrays] += count * (lat - lb_lat[arrays][:, None, None, :])
+            self.energy[arrays] += count * (en - lb_en[None])
         self.swept[j] = True
 
     def layer_order(self) -> np.ndarray:
         """Heaviest layers first, by their share of the incumbent's objective: those tighten
         the bounds most (a depthwise layer can carry half the latency on a few MACs)."""
-        if self.best_index < 0:
+        if self.best < 0:
             return np.argsort(-self.counts * np.array([x.macs for x in self.distinct.layers]))
-        hw = self.space.decode_batch(self.space.unflat_index(np.array([self.best_index])))
+        hw = self.space.decode_batch(self.space.unflat_index(self.flat_of[[self.best]]))
         found = network_best_mappings(self.distinct, hw, self.objective, self.tech,
                                       self.space.mapping_options)  # fmt: skip
         field = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}[self.objective.value]
@@ -257,7 +274,7 @@ class _Search:
         bound = self.bound()
         tied = np.flatnonzero(bound <= bound.min() * (1 + TIE_RTOL))
         if len(tied) and np.isfinite(bound[tied[0]]):
-            self.score(tied[tie_rank(bound[tied], self.area[tied], tied)[:1]])
+            self.score(tied[tie_rank(bound[tied], self.area[tied], self.flat_of[tied])[:1]])
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.perf_counter() > self.deadline
@@ -268,7 +285,9 @@ class _Search:
         if self.scored:
             points = np.fromiter(self.scored, dtype=np.int64)
             bound[points] = np.where(
-                self.in_budget[points], np.fromiter(self.scored.values(), dtype=np.float64), np.inf
+                self.in_budget.reshape(-1)[points],
+                np.fromiter(self.scored.values(), dtype=np.float64),
+                np.inf,
             )
         return float(min(bound.min(), self.best_score))
 
@@ -283,20 +302,24 @@ def network_optimum(
     incumbent: int | None = None,
     time_budget_s: float | None = None,
     progress: Progress | None = None,
+    arrays: np.ndarray | None = None,
 ) -> ExactAnswer:
     """The exact best design of ``space`` for ``workload`` under ``budget``, with its
     certificate; or, when ``time_budget_s`` runs out first, the best design found and how far
     from optimal it can be.
 
     ``incumbent`` (a flat grid index, e.g. the instant answer) starts the search: the better it
-    is, the more of the grid is pruned unswept. Raises :class:`NoDesignInBudget` when no point
-    fits the budget or none maps every layer."""
+    is, the more of the grid is pruned unswept. ``arrays`` restricts the search to those PE
+    arrays (indices of :meth:`GridAxes.arrays`); the certificate then covers only them.
+    Raises :class:`NoDesignInBudget` when no point fits the budget or none maps every layer."""
     start = time.perf_counter()
     deadline = None if time_budget_s is None else start + float(time_budget_s)
     objective = Objective.parse(objective)
-    s = _Search(workload, space, budget or Budget(), objective, tech, deadline)
-    if incumbent is not None and s.in_budget[int(incumbent)]:
-        s.score(np.array([int(incumbent)]))
+    s = _Search(workload, space, budget or Budget(), objective, tech, deadline, arrays)
+    if incumbent is not None:
+        position = int(np.flatnonzero(s.flat_of == int(incumbent))[0])
+        if s.in_budget.reshape(-1)[position]:
+            s.score(np.array([position]))
     s.probe()
     order = s.layer_order()
     total = len(order)
@@ -304,12 +327,13 @@ def network_optimum(
         if s.out_of_time():
             break
         s.sweep(int(j))
-        s.probe()
+        if done + 1 in _PROBE_AFTER:
+            s.probe()
         if progress is not None:
             progress(done + 1, total)
     if s.swept.all():
         s.refine_edp() if objective is Objective.EDP else s.settle_ties()
-    if s.best_index < 0:
+    if s.best < 0:
         raise NoDesignInBudget(
             f"no design within the budget has a valid mapping for every layer of "
             f"{s.distinct.network.name!r}"
@@ -321,7 +345,8 @@ def _answer(s: _Search, start: float) -> ExactAnswer:
     lower = s.lower_bound()
     gap = max(s.best_score / lower - 1.0, 0.0) if lower > 0 else float("inf")
     certified = s.swept.all() and gap <= TIE_RTOL * 10
-    hw = s.space.decode_batch(s.space.unflat_index(np.array([s.best_index])))
+    hw_index = int(s.flat_of[s.best])
+    hw = s.space.decode_batch(s.space.unflat_index(np.array([hw_index])))
     found = network_best_mappings(s.distinct, hw, s.objective, s.tech, s.space.mapping_options)
     cert = Certificate(
         objective=s.objective.value, best=s.best_score, lower_bound=lower,
@@ -331,4 +356,4 @@ def _answer(s: _Search, start: float) -> ExactAnswer:
         points_scored=len(s.scored), seconds=time.perf_counter() - start,
         stopped="certified" if certified else "time budget",
     )  # fmt: skip
-    return ExactAnswer(s.best_index, network_cost(s.distinct, found, 0, s.objective), cert)
+    return ExactAnswer(hw_index, network_cost(s.distinct, found, 0, s.objective), cert)
