@@ -38,6 +38,7 @@ from airchitect.cost.network import (
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.base import HardwareEvaluator, tie_rank
 from airchitect.search.bo import ConstrainedBO
+from airchitect.search.network_exact import network_optimum
 from airchitect.search.random_search import FeasibleSampler
 from airchitect.space.budget import Budget, check_budget, hardware_area_mm2, hardware_power_mw
 from airchitect.workloads.layer import Layer
@@ -48,6 +49,7 @@ from models.decode import (
     spread_knob_positions,
     top_k_within_budget,
 )
+from serve.network_answer import ArrayChoice, instant_network_answer
 from serve.predictor import OnnxPredictor
 
 #: Coarse mapping space for screening: trip counts 1, 4, 16, ... (every other power of two) for
@@ -67,7 +69,7 @@ class Settings:
 
     top_k: int = 8  # decoder designs
     neighbours: int = 4  # faiss neighbours per heavy layer
-    heavy_layers: int = 3  # layers whose own top-1 and neighbours are added
+    heavy_layers: int = 3  # layers whose faiss neighbours are added (one layer) or listed
     finalists: int = 1  # candidates always mapped over the full mapping space
     # ... and so is every candidate whose screening score is within this factor of the best
     # one: the coarse space can overrate a design's cost by up to about 2x (large GEMMs whose
@@ -76,6 +78,9 @@ class Settings:
     screen_ratio: float = 2.0
     max_finalists: int = 6
     refine: int = 0  # constrained-BO evaluations after the model's answer
+    exact: bool = False  # prove the answer optimal over the grid (or find the optimum)
+    time_budget_s: float | None = None  # ... within this many seconds, counted from the query
+    arrays: ArrayChoice = ArrayChoice()  # a whole network's model-proposed PE arrays
     seed: int = 0
     # one layer's candidates in the order of the model's learned ranker (when it has one)
     ranker: bool = True
@@ -87,6 +92,11 @@ class Settings:
         for name in ("neighbours", "refine"):
             if getattr(self, name) < 0:
                 raise ValueError(f"field {name!r} must be >= 0, got {getattr(self, name)!r}")
+        if self.time_budget_s is not None and not (
+            isinstance(self.time_budget_s, int | float) and 0 <= self.time_budget_s <= 3600
+        ):
+            raise ValueError(f"field 'time_budget_s' must be in 0..3600 seconds, "
+                             f"got {self.time_budget_s!r}")  # fmt: skip
         if not self.screen_ratio >= 1.0:
             raise ValueError(f"field 'screen_ratio' must be >= 1, got {self.screen_ratio!r}")
         if self.max_finalists < self.finalists:
@@ -107,6 +117,7 @@ class Recommendation:
     candidates: list[dict[str, Any]]
     refinement: dict[str, Any] | None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    certificate: dict[str, Any] | None = None  # gap to the grid's optimum, when searched
 
     @property
     def score(self) -> float:
@@ -121,7 +132,7 @@ class Recommendation:
             "budget": self.budget.to_dict(), "source": self.source,
             "confidence": self.confidence, "neighbours": self.neighbours,
             "candidates": self.candidates, "refinement": self.refinement,
-            "timings_ms": self.timings_ms,
+            "timings_ms": self.timings_ms, "certificate": self.certificate,
         }  # fmt: skip
 
 
@@ -213,51 +224,82 @@ class RecommendService:
         log_probs = knob_log_probs(out["knob_logits"], self.predictor.kinds)
         weights = _mac_weights(distinct)
         pooled = [(weights[:, None] * lp).sum(0, keepdims=True) for lp in log_probs]
-        pool = self._decoder_candidates(pooled, log_probs, out["embedding"], weights, budget,
-                                        settings)  # fmt: skip
-        clock.lap("model")
-        near = self._neighbour_candidates(out["embedding"], weights, settings, pool)
-        clock.lap("neighbours")
-        best, table = self._rerank(distinct, pool, budget, objective, settings)
+        if len(weights) == 1:
+            pool = self._decoder_candidates(log_probs, out["embedding"], budget, settings)
+            clock.lap("model")
+            near = self._neighbour_candidates(out["embedding"], weights, settings, pool)
+            clock.lap("neighbours")
+            best, table = self._rerank(distinct, pool, budget, objective, settings)
+        else:
+            near = self._neighbour_candidates(out["embedding"], weights, settings, _Pool())
+            clock.lap("model")
+            best, table = self._network_answer(workload, log_probs, weights, budget, objective,
+                                               settings)  # fmt: skip
         if best is None:
             best, table = self._fallback(distinct, budget, objective, settings)
         clock.lap("rerank")
         found, i, source = best
-        refinement = None
+        refinement = certificate = None
         if settings.refine:
             found, i, source, refinement = self._refine(
                 distinct, budget, objective, settings, table, found, i, source
             )
             clock.lap("refine")
-        hw_index = int(self.space.flat_index(self.space.encode(found.hardware.config(i))))
+        if settings.exact or settings.time_budget_s is not None or settings.refine:
+            found, i, source, certificate = self._certify(workload, budget, objective, settings,
+                                                          found, i, source, clock)  # fmt: skip
+            clock.lap("exact")
+        hw_index = self._flat_of(found, i)
         cost = network_cost(distinct, found, i, objective)
         return Recommendation(
             cost=cost, hw_index=hw_index, budget=budget, source=source,
             confidence=_confidence(pooled, self.space.unflat_index(np.array([hw_index]))[0]),
             neighbours=near, candidates=table, refinement=refinement,
-            timings_ms=clock.total(),
+            timings_ms=clock.total(), certificate=certificate,
         )  # fmt: skip
+
+    def _network_answer(self, workload, log_probs, weights, budget, objective, settings):
+        """A whole network's answer (:mod:`serve.network_answer`) and its candidate table."""
+        found = instant_network_answer(workload, self.space, budget, objective, log_probs,
+                                       weights, self.tech, self.screen_options,
+                                       settings.arrays)  # fmt: skip
+        if found is None:
+            return None, []
+        answer = found.answer
+        table = [{"hw_index": int(f), "source": "screen", "screen_score": float(sc),
+                  "status": "scored"} for f, sc in zip(found.screened, found.screened_scores,
+                                                      strict=True)]  # fmt: skip
+        chosen = [t for t in table if t["hw_index"] == answer.hw_index]
+        if not chosen:
+            chosen = [{"hw_index": answer.hw_index, "source": "settle", "status": "scored"}]
+            table.insert(0, chosen[0])
+        chosen[0]["status"] = "chosen"
+        return (answer.mappings, answer.row, "model arrays"), table
+
+    def _certify(self, workload, budget, objective, settings, found, i, source, clock):
+        """The whole grid searched from the answer: exact, or within the time left."""
+        limit = None
+        if settings.time_budget_s is not None:
+            limit = max(settings.time_budget_s - (time.perf_counter() - clock.start), 0.0)
+        elif not settings.exact:  # refine only: no search, just the gap to the bounds
+            limit = 0.0
+        exact = network_optimum(workload, self.space, budget, objective, self.tech,
+                                incumbent=self._flat_of(found, i), time_budget_s=limit)  # fmt: skip
+        certificate = exact.certificate.to_dict()
+        if exact.hw_index != self._flat_of(found, i):
+            return exact.mappings, exact.row, "exact", certificate
+        return found, i, source, certificate
 
     # -- candidates ------------------------------------------------------------------------------
     @cached_property
     def budget_grid(self) -> BudgetGrid:
         return BudgetGrid.of(self.space, self.tech)
 
-    def _decoder_candidates(self, pooled, log_probs, embedding, weights, budget, settings):
-        """The decoder's most likely designs *within the budget*: for one layer its own
-        ``top_k``, in the ranker's order; for a network the pooled ``top_k`` and each heavy
-        layer's favourite. A network's candidates stay in the decoder's order: on the zoo
-        networks the ranker's favourites instead cost 1.2 % more, and both together 0.1 %
-        more (a layer's best design is not always its network's; BENCHMARKS.md)."""
+    def _decoder_candidates(self, log_probs, embedding, budget, settings):
+        """One layer's ``top_k`` designs within the budget, in the ranker's order."""
         ranker = self.predictor.ranker if settings.ranker else None
         pool = _Pool()
-        if len(weights) == 1:
-            self._add_top(pool, log_probs, embedding, settings.top_k, budget, ranker)
-            return pool
-        self._add_top(pool, pooled, None, settings.top_k, budget, None)
-        # each heavy layer's own favourite, which pooling may outvote
-        heavy = np.argsort(-weights, kind="stable")[: settings.heavy_layers]
-        self._add_top(pool, [lp[heavy] for lp in log_probs], None, 1, budget, None)
+        self._add_top(pool, log_probs, embedding, settings.top_k, budget, ranker)
         return pool
 
     def _add_top(self, pool: _Pool, log_probs, embedding, k: int, budget, ranker) -> None:

@@ -122,11 +122,16 @@ def best_dram_order(layers: LayerBatch, mappings: MappingBatch) -> np.ndarray:
     return _ORDER_BY_INNERMOST[np.argmin(np.stack(words, axis=-1), axis=-1)]
 
 
-def _prefilter(layers: LayerBatch, hw: HardwareBatch, m: MappingBatch) -> MappingBatch:
-    """Drop tilings whose L2 working set cannot fit: they can never be valid."""
+def _within_l2(layers: LayerBatch, m: MappingBatch, l2_kib: float) -> MappingBatch:
+    """Drop tilings whose L2 working set cannot fit ``l2_kib``: they can never be valid."""
     t = l2_tiles(layers, m)
     l2_bytes = (t["w_words"] + t["i_words"] + t["o_words"]) * layers.precision_bytes
-    return m.take(np.flatnonzero(l2_bytes <= hw.l2_kib * 1024))
+    return m.take(np.flatnonzero(l2_bytes <= l2_kib * 1024))
+
+
+def _prefilter(layers: LayerBatch, hw: HardwareBatch, m: MappingBatch) -> MappingBatch:
+    """Drop tilings whose L2 working set cannot fit the one point ``hw``."""
+    return _within_l2(layers, m, float(hw.l2_kib[0]))
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,10 @@ def best_mappings(
     candidate; the candidate x hardware product is then scored in chunks of ``max_rows``.
     """
     lay = LayerBatch.from_layers(layer)
-    cand = mapping_candidates(layer, options)
+    largest_l2 = float(np.max(hw.l2_kib)) if len(hw) else np.inf
+    cand = _within_l2(lay, mapping_candidates(layer, options), largest_l2)
+    if len(cand) == 0:  # no tiling fits even the largest L2 of the batch
+        cand = mapping_candidates(layer, options).take(np.arange(1))
     cand = MappingBatch(cand.n_l2, cand.p_l2, cand.k_l2, cand.c_l2, cand.pe_reuse,
                         best_dram_order(lay, cand))  # fmt: skip
     n_cand, n_hw = len(cand), len(hw)

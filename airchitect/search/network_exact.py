@@ -33,6 +33,7 @@ from airchitect.cost.mapper import Objective
 from airchitect.cost.network import (
     DistinctLayers,
     NetworkCost,
+    NetworkMappings,
     distinct_layers,
     network_best_mappings,
     network_cost,
@@ -86,6 +87,8 @@ class ExactAnswer:
     hw_index: int
     cost: NetworkCost
     certificate: Certificate
+    mappings: NetworkMappings  # the answer's per-layer best mappings are row ``row`` of these
+    row: int
 
 
 @dataclass
@@ -107,6 +110,11 @@ def _grid(space: DesignSpace, tech: TechTable) -> _GridCache:
         hw = space.enumerate()
         _GRIDS[key] = _GridCache(hardware_area_mm2(hw, tech), hardware_power_mw(hw, tech))
     return _GRIDS[key]
+
+
+def grid_area_mm2(space: DesignSpace, tech: TechTable = DEFAULT_TECH) -> np.ndarray:
+    """Area of every grid point (flat order), cached per space and tech."""
+    return _grid(space, tech).area_mm2
 
 
 def budget_mask(space: DesignSpace, budget: Budget, tech: TechTable = DEFAULT_TECH) -> np.ndarray:
@@ -182,6 +190,7 @@ class _Search:
         self.energy = np.broadcast_to(en[None], shape[:3]).copy()
         self.swept = np.zeros(len(self.counts), dtype=bool)
         self.best, self.best_score = -1, np.inf  # a position in sweep order
+        self.best_found = None  # (NetworkMappings, row) of the incumbent
         self.scored: dict[int, float] = {}
         self.arrays_swept = self.arrays_pruned = 0
 
@@ -204,21 +213,24 @@ class _Search:
             hw = self.space.decode_batch(self.space.unflat_index(self.flat_of[todo]))
             found = network_best_mappings(self.distinct, hw, self.objective, self.tech,
                                           self.space.mapping_options)  # fmt: skip
-            for p, s in zip(todo.tolist(), found.score.tolist(), strict=True):
+            for i, (p, s) in enumerate(zip(todo.tolist(), found.score.tolist(), strict=True)):
                 self.scored[p] = s
-                self._offer(p, s)
+                if self._offer(p, s):
+                    self.best_found = (found, i)
         return np.array([self.scored[p] for p in positions.tolist()])
 
-    def _offer(self, position: int, score: float) -> None:
+    def _offer(self, position: int, score: float) -> bool:
+        """Make ``position`` the incumbent if it beats it (ties: the smaller chip)."""
         if not np.isfinite(score):
-            return
-        if self.best < 0:
-            self.best, self.best_score = position, float(score)
-            return
-        pair = np.array([position, self.best])
-        ranked = tie_rank(np.array([score, self.best_score]), self.area[pair], self.flat_of[pair])
-        if ranked[0] == 0:
-            self.best, self.best_score = position, float(score)
+            return False
+        if self.best >= 0:
+            pair = np.array([position, self.best])
+            ranked = tie_rank(np.array([score, self.best_score]), self.area[pair],
+                              self.flat_of[pair])  # fmt: skip
+            if ranked[0] != 0:
+                return False
+        self.best, self.best_score = position, float(score)
+        return True
 
     def probe(self) -> None:
         """Score the point of least bound exactly: the likeliest better incumbent."""
@@ -229,7 +241,13 @@ class _Search:
 
     # -- sweeping ----------------------------------------------------------------------------------
     def live_arrays(self) -> np.ndarray:
-        live = self.bound().reshape(self.axes.n_arrays, -1) <= self.best_score * BOUND_SLACK
+        """Arrays with an in-budget point whose bound is below the incumbent."""
+        if not np.isfinite(self.best_score):  # no incumbent: every array with a point left
+            bound = self.latency.reshape(self.axes.n_arrays, -1)
+            live = self.in_budget.reshape(self.axes.n_arrays, -1) & np.isfinite(bound)
+        else:
+            bound = self.bound().reshape(self.axes.n_arrays, -1)
+            live = bound <= self.best_score * BOUND_SLACK
         return np.flatnonzero(live.any(axis=1))
 
     def sweep(self, j: int) -> None:
@@ -249,24 +267,25 @@ class _Search:
         the bounds most (a depthwise layer can carry half the latency on a few MACs)."""
         if self.best < 0:
             return np.argsort(-self.counts * np.array([x.macs for x in self.distinct.layers]))
-        hw = self.space.decode_batch(self.space.unflat_index(self.flat_of[[self.best]]))
-        found = network_best_mappings(self.distinct, hw, self.objective, self.tech,
-                                      self.space.mapping_options)  # fmt: skip
+        found, i = self.best_found
         field = {"latency": "cycles", "energy": "energy_pj", "edp": "edp"}[self.objective.value]
-        share = [count * float(getattr(m.cost, field)[0]) for m, count in
+        share = [count * float(getattr(m.cost, field)[i]) for m, count in
                  zip(found.per_layer, self.counts, strict=True)]  # fmt: skip
         return np.argsort(-np.nan_to_num(np.array(share), nan=0.0, posinf=0.0))
 
     def refine_edp(self) -> None:
-        """Every layer swept: score points exactly in bound order until the bound passes."""
+        """Every layer swept: score points exactly in bound order until the bound passes.
+        Batches grow from 2 to :data:`EDP_BATCH`: the first few points usually settle it."""
         bound = self.bound()
-        live = np.flatnonzero(bound <= self.best_score * BOUND_SLACK)
+        live = np.flatnonzero((bound <= self.best_score * BOUND_SLACK) & np.isfinite(bound))
         live = live[np.argsort(bound[live], kind="stable")]
-        for start in range(0, len(live), EDP_BATCH):
-            batch = live[start : start + EDP_BATCH]
+        start, size = 0, 2
+        while start < len(live):
+            batch = live[start : start + size]
             if bound[batch[0]] > self.best_score * BOUND_SLACK or self.out_of_time():
                 return
             self.score(batch[bound[batch] <= self.best_score * BOUND_SLACK])
+            start, size = start + size, min(2 * size, EDP_BATCH)
 
     def settle_ties(self) -> None:
         """Every layer swept, latency and energy bounds are exact: of the points tied with
@@ -303,6 +322,7 @@ def network_optimum(
     time_budget_s: float | None = None,
     progress: Progress | None = None,
     arrays: np.ndarray | None = None,
+    probes: bool = True,
 ) -> ExactAnswer:
     """The exact best design of ``space`` for ``workload`` under ``budget``, with its
     certificate; or, when ``time_budget_s`` runs out first, the best design found and how far
@@ -311,7 +331,9 @@ def network_optimum(
     ``incumbent`` (a flat grid index, e.g. the instant answer) starts the search: the better it
     is, the more of the grid is pruned unswept. ``arrays`` restricts the search to those PE
     arrays (indices of :meth:`GridAxes.arrays`); the certificate then covers only them.
-    Raises :class:`NoDesignInBudget` when no point fits the budget or none maps every layer."""
+    ``probes=False`` scores no point before every layer is swept (for a small ``arrays``,
+    where sweeping is cheaper than mapping). Raises :class:`NoDesignInBudget` when no point
+    fits the budget or none maps every layer."""
     start = time.perf_counter()
     deadline = None if time_budget_s is None else start + float(time_budget_s)
     objective = Objective.parse(objective)
@@ -320,19 +342,22 @@ def network_optimum(
         position = int(np.flatnonzero(s.flat_of == int(incumbent))[0])
         if s.in_budget.reshape(-1)[position]:
             s.score(np.array([position]))
-    s.probe()
-    order = s.layer_order()
+    if probes and not s.out_of_time():
+        s.probe()
+    order = s.layer_order() if not s.out_of_time() else np.arange(len(s.counts))
     total = len(order)
     for done, j in enumerate(order):
         if s.out_of_time():
             break
         s.sweep(int(j))
-        if done + 1 in _PROBE_AFTER:
+        if probes and done + 1 in _PROBE_AFTER:
             s.probe()
         if progress is not None:
             progress(done + 1, total)
     if s.swept.all():
         s.refine_edp() if objective is Objective.EDP else s.settle_ties()
+    if s.best < 0 and not s.swept.all():  # stopped before any point scored: score one
+        s.probe()
     if s.best < 0:
         raise NoDesignInBudget(
             f"no design within the budget has a valid mapping for every layer of "
@@ -346,8 +371,7 @@ def _answer(s: _Search, start: float) -> ExactAnswer:
     gap = max(s.best_score / lower - 1.0, 0.0) if lower > 0 else float("inf")
     certified = s.swept.all() and gap <= TIE_RTOL * 10
     hw_index = int(s.flat_of[s.best])
-    hw = s.space.decode_batch(s.space.unflat_index(np.array([hw_index])))
-    found = network_best_mappings(s.distinct, hw, s.objective, s.tech, s.space.mapping_options)
+    found, row = s.best_found
     cert = Certificate(
         objective=s.objective.value, best=s.best_score, lower_bound=lower,
         gap=0.0 if certified else gap, certified=bool(certified), grid_points=s.space.size,
@@ -356,4 +380,5 @@ def _answer(s: _Search, start: float) -> ExactAnswer:
         points_scored=len(s.scored), seconds=time.perf_counter() - start,
         stopped="certified" if certified else "time budget",
     )  # fmt: skip
-    return ExactAnswer(hw_index, network_cost(s.distinct, found, 0, s.objective), cert)
+    cost = network_cost(s.distinct, found, row, s.objective)
+    return ExactAnswer(hw_index, cost, cert, found, row)

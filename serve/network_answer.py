@@ -1,0 +1,118 @@
+"""The instant whole-network answer: the model picks PE arrays, the cost model does the rest.
+
+A network's best design is rarely any one layer's: a depthwise layer with 8 % of the MACs can
+carry half the latency, and pooling per-layer preferences by MACs hides it. What the learned
+decoder does predict well is which *arrays* (PE rows, columns, dataflow) suit each layer. So:
+
+1. **Arrays from the model**: the best few arrays of the MAC-pooled decoder distribution, each
+   distinct layer's favourite, and every dataflow of the pooled favourite array shapes (the
+   dataflow decides depthwise layers), keeping only arrays with a point in the budget.
+2. **Screen**: every point of those arrays (all buffer sizes and bandwidths, 960 per array in
+   the default space) is scored for the whole network with the cell sweep over a coarse
+   mapping space (:func:`airchitect.search.network_screen.screen_arrays`).
+3. **Settle**: the arrays of the best screened points are searched exactly, every layer at its
+   best mapping (:func:`airchitect.search.network_optimum` restricted to them), so the answer
+   is the exact best design of those arrays; among ties, the smallest chip.
+
+Settings were chosen on the zoo networks (BENCHMARKS.md, whole networks); the networks the
+benchmark holds out were not looked at while choosing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from airchitect.cost.mapper import MappingOptions, Objective
+from airchitect.cost.tech import TechTable
+from airchitect.search.network_exact import ExactAnswer, NoDesignInBudget, network_optimum
+from airchitect.search.network_screen import array_of_designs, arrays_in_budget, screen_arrays
+from airchitect.space.budget import Budget
+from airchitect.space.hardware import HARDWARE_KNOBS
+from airchitect.space.space import DesignSpace
+from airchitect.workloads.layer import Layer
+from airchitect.workloads.network import Network
+
+_ROWS, _COLS, _FLOW = (HARDWARE_KNOBS.index(k) for k in ("pe_rows", "pe_cols", "dataflow"))
+
+
+@dataclass(frozen=True)
+class ArrayChoice:
+    """How many arrays the model proposes (defaults chosen on the zoo networks)."""
+
+    pooled: int = 4  # best arrays of the MAC-pooled distribution
+    per_layer: int = 1  # each distinct layer's own best arrays
+    shapes_all_dataflows: int = 3  # pooled best (rows, cols) shapes tried under every dataflow
+    screened_points: int = 2  # best screened points whose arrays are then searched exactly
+
+    def __post_init__(self) -> None:
+        for name in ("pooled", "per_layer", "shapes_all_dataflows", "screened_points"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"field {name!r} must be an integer >= 0, got {value!r}")
+        if self.screened_points < 1:
+            raise ValueError(f"field 'screened_points' must be >= 1, got {self.screened_points}")
+
+
+def candidate_arrays(
+    log_probs: Sequence[np.ndarray], weights: np.ndarray, fits: np.ndarray, choice: ArrayChoice
+) -> np.ndarray:
+    """Arrays (indices of :meth:`airchitect.search.cells.GridAxes.arrays`) to screen, most
+    likely first, from the decoder's per-layer log-probabilities `(L, K_j)` per knob, the
+    layers' MAC ``weights`` `(L,)` and which arrays ``fits`` the budget `(A,)`."""
+    rows, cols, flows = log_probs[_ROWS], log_probs[_COLS], log_probs[_FLOW]
+    n_flows = flows.shape[1]
+    joint = rows[:, :, None, None] + cols[:, None, :, None] + flows[:, None, None, :]
+    joint = np.where(fits[None, :], joint.reshape(len(rows), -1), -np.inf)  # (L, A)
+    pooled = np.where(fits, (weights[:, None] * np.maximum(joint, -1e9)).sum(0), -np.inf)
+    ranked = np.argsort(-pooled, kind="stable")
+    chosen = list(ranked[: choice.pooled])
+    for layer in joint:
+        chosen += list(np.argsort(-layer, kind="stable")[: choice.per_layer])
+    shapes: list[int] = []
+    for a in ranked:
+        if len(shapes) >= choice.shapes_all_dataflows:
+            break
+        if a // n_flows not in shapes:
+            shapes.append(int(a // n_flows))
+    chosen += [shape * n_flows + f for shape in shapes for f in range(n_flows)]
+    unique = dict.fromkeys(int(a) for a in chosen)
+    return np.array([a for a in unique if fits[a]], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class NetworkAnswer:
+    answer: ExactAnswer  # exact within ``settled`` arrays
+    arrays: np.ndarray  # screened
+    screened: np.ndarray  # best screened points (flat indices), best first
+    screened_scores: np.ndarray
+    settled: np.ndarray  # arrays searched exactly
+
+
+def instant_network_answer(
+    workload: Network | Layer, space: DesignSpace, budget: Budget, objective: Objective,
+    log_probs: Sequence[np.ndarray], weights: np.ndarray, tech: TechTable,
+    screen_options: MappingOptions, choice: ArrayChoice = ArrayChoice(),
+) -> NetworkAnswer | None:  # fmt: skip
+    """Steps 1-3 of the module doc. ``None`` when no proposed array has a point within the
+    budget or a valid mapping for every layer (the caller falls back to a search).
+
+    Raises :class:`airchitect.search.network_exact.NoDesignInBudget` never: a restricted
+    search that finds nothing is reported as ``None``."""
+    fits = arrays_in_budget(space, budget, tech)
+    arrays = candidate_arrays(log_probs, weights, fits, choice)
+    if len(arrays) == 0:
+        return None
+    flat, scores = screen_arrays(workload, space, budget, objective, arrays,
+                                 choice.screened_points, tech, screen_options)  # fmt: skip
+    if len(flat) == 0:
+        return None
+    settled = np.unique(array_of_designs(space, flat))
+    try:
+        answer = network_optimum(workload, space, budget, objective, tech, arrays=settled,
+                                 probes=False)  # fmt: skip
+    except NoDesignInBudget:
+        return None
+    return NetworkAnswer(answer, arrays, flat, scores, settled)
