@@ -5,11 +5,22 @@ Registered on the main app by :mod:`airchitect.cli`; flags in, :mod:`serve` call
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from airchitect import designs
@@ -110,13 +121,26 @@ def recommend(
         int, typer.Option(min=0, max=1000, help="Constrained-BO evaluations to refine with.")
     ] = 0,
     top_k: Annotated[int, typer.Option(min=1, max=64, help="Decoder designs considered.")] = 8,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Search the whole grid: the certified optimum.")
+    ] = False,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--time-budget",
+            min=0,
+            max=3600,
+            help="Seconds to improve toward the certified optimum; reports the gap.",
+        ),
+    ] = None,  # fmt: skip
     bundle: BundleOpt = None,
     top: TopOpt = None,
     json_out: JsonOut = False,
 ) -> None:
     """One hardware design for a layer or a whole network, with a mapping per layer.
 
-    Always valid: the design fits the budget and every layer has a mapping.
+    Always valid: the design fits the budget and every layer has a mapping. The instant
+    answer comes first; --exact or --time-budget then search the whole grid from it.
     """
     from serve.recommend import Settings
 
@@ -125,7 +149,9 @@ def recommend(
     network = _workload(model, layer, onnx, layers, llm_config, batch, seq_len, phase,
                         context_len, prefill, decode, phase_weights)  # fmt: skip
     service = _load_service(bundle)
-    result = service.recommend(network, budget, goal, Settings(top_k=top_k, refine=refine))
+    settings = Settings(top_k=top_k, refine=refine, exact=exact, time_budget_s=time_budget)
+    with _sweep_progress(exact or time_budget is not None) as progress:
+        result = service.recommend(network, budget, goal, settings, progress)
     report = designs.budget_report(result.cost.hardware, budget)
     phases = _phase_totals(result.cost)
     if json_out:
@@ -137,6 +163,20 @@ def recommend(
         console.print(_phase_table(phases))
     console.print(_totals_panel(result.cost, report))
     console.print(_provenance_panel(result))
+
+
+@contextmanager
+def _sweep_progress(enabled: bool):
+    """A layer-sweep bar (rate, ETA) on stderr while the exact search runs, for people only."""
+    if not (enabled and sys.stderr.isatty()):
+        yield None
+        return
+    columns = (TextColumn("exact search"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("layers"), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("sweep", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _phase_totals(cost) -> dict[str, dict[str, float]]:
@@ -164,10 +204,22 @@ def _phase_table(phases: dict[str, dict[str, float]]) -> Table:
     return table
 
 
+def _certificate_line(c: dict) -> str:
+    if c["certified"]:
+        return (f"certified optimum of the grid: no point of the {c['points_in_budget']:,} within "
+                f"the budget scores lower ({c['layers']} layer shapes swept, "
+                f"{c['points_scored']} points mapped exactly, {c['seconds']:.2f} s)")  # fmt: skip
+    return (f"at most {c['gap'] * 100:.1f} % above the grid's optimum (lower bound "
+            f"{c['lower_bound']:.4g}; {c['layers_swept']} of {c['layers']} layer shapes swept "
+            f"in {c['seconds']:.2f} s)")  # fmt: skip
+
+
 def _provenance_panel(result) -> Panel:
     ms = result.timings_ms["total"]
     lines = [f"source: {result.source} · confidence {result.confidence:.2f} · "
              f"{len(result.candidates)} candidates · {ms:.1f} ms"]  # fmt: skip
+    if result.certificate:
+        lines.append(_certificate_line(result.certificate))
     if result.refinement:
         r = result.refinement
         lines.append(f"refined with {r['evals']} BO evaluations: x{r['improvement']:.3f} "

@@ -59,6 +59,7 @@ log = logging.getLogger("airchitect.http")
 API_PREFIX = "/v1"
 MAX_DIM = 1 << 24  # per loop bound; far above any real layer, low enough for int64 products
 MAX_REFINE = 200
+MAX_TIME_BUDGET_S = 60.0  # a request's exact-search budget; longer searches belong to the CLI
 #: A body announced over the limit is still read (and dropped) up to this many bytes, so the
 #: client gets its 413 instead of a reset connection; beyond it the connection is closed.
 DRAIN_LIMIT = 16 << 20
@@ -160,6 +161,14 @@ class RecommendRequest(WorkloadIn):
     neighbours: Annotated[int, Field(ge=0, le=32, strict=True)] | None = Field(
         None, description=f"faiss neighbours per heavy layer (default {Settings().neighbours})"
     )
+    exact: bool = Field(
+        False, description="search the whole grid from the answer and certify the optimum "
+        f"(at most {MAX_TIME_BUDGET_S:g} s; ResNet-50 takes about 1 s)",
+    )  # fmt: skip
+    time_budget_s: Annotated[float, Field(ge=0, le=MAX_TIME_BUDGET_S)] | None = Field(
+        None, description="improve toward the certified optimum for at most this many seconds "
+        "(counted from the request), reporting the remaining gap bound",
+    )  # fmt: skip
     include_layers: bool = Field(True, description="per-layer mapping and cost in the answer")
 
 
@@ -255,6 +264,18 @@ class CostOut(_Open):
     layers: list[LayerResultOut] | None = None
 
 
+class CertificateOut(_Open):
+    """How far from the grid's optimum the answer can be (``gap`` 0: proven optimal)."""
+
+    objective: str
+    best: float
+    lower_bound: float
+    gap: float
+    certified: bool
+    points_in_budget: int
+    seconds: float
+
+
 class RecommendResponse(CostOut):
     hw_index: int
     score: float
@@ -266,6 +287,7 @@ class RecommendResponse(CostOut):
     candidates: list[CandidateOut]
     refinement: RefinementOut | None = None
     timings_ms: dict[str, float]
+    certificate: CertificateOut | None = None
 
 
 class EvaluateResponse(CostOut):
@@ -672,7 +694,8 @@ def create_app(
         key = req.model_dump_json()
         answer, status = cache.get(key), "hit"
         if answer is None:
-            pool = refinements if req.refine else queries
+            slow = req.refine or req.exact or req.time_budget_s
+            pool = refinements if slow else queries
             answer, status = await compute(pool, _recommend_json, req), "miss"
             cache.put(key, answer)
         return Response(answer, media_type="application/json",
@@ -681,8 +704,11 @@ def create_app(
     def _recommend_json(req: RecommendRequest) -> bytes:
         network = build_network(req, max_layers)
         budget = _budget(req.budget)
-        given = {"top_k": req.top_k, "neighbours": req.neighbours, "refine": req.refine}
-        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+        given = {"top_k": req.top_k, "neighbours": req.neighbours, "refine": req.refine,
+                 "time_budget_s": req.time_budget_s}  # fmt: skip
+        if req.exact and req.time_budget_s is None:
+            given["time_budget_s"] = MAX_TIME_BUDGET_S
+        settings = Settings(exact=req.exact, **{k: v for k, v in given.items() if v is not None})
         try:
             found = service.recommend(network, budget, req.objective, settings)
         except NoFeasibleDesign as exc:

@@ -27,6 +27,7 @@ import numpy as np
 
 from airchitect.cost.mapper import MappingOptions, Objective
 from airchitect.cost.tech import TechTable
+from airchitect.search.cells import grid_axes
 from airchitect.search.network_exact import ExactAnswer, NoDesignInBudget, network_optimum
 from airchitect.search.network_screen import array_of_designs, arrays_in_budget, screen_arrays
 from airchitect.space.budget import Budget
@@ -46,6 +47,9 @@ class ArrayChoice:
     per_layer: int = 1  # each distinct layer's own best arrays
     shapes_all_dataflows: int = 3  # pooled best (rows, cols) shapes tried under every dataflow
     screened_points: int = 2  # best screened points whose arrays are then searched exactly
+    # then the array shapes one step from the best screened one (rows or columns up or down,
+    # or one up and the other down: the same PEs in another aspect), same dataflow, screened
+    neighbour_shapes: bool = True
 
     def __post_init__(self) -> None:
         for name in ("pooled", "per_layer", "shapes_all_dataflows", "screened_points"):
@@ -82,6 +86,24 @@ def candidate_arrays(
     return np.array([a for a in unique if fits[a]], dtype=np.int64)
 
 
+def shape_neighbours(space: DesignSpace, array: int) -> np.ndarray:
+    """Arrays one step from ``array`` in PE rows and/or columns, with its dataflow."""
+    axes = grid_axes(space)
+    n_cols, n_flows = (len(axes.values[k]) for k in ("pe_cols", "dataflow"))
+    n_rows = len(axes.values["pe_rows"])
+    rows, rest = divmod(array, n_cols * n_flows)
+    cols, flow = divmod(rest, n_flows)
+    steps = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, -1), (-1, 1))
+    out = [((rows + dr) * n_cols + cols + dc) * n_flows + flow for dr, dc in steps
+           if 0 <= rows + dr < n_rows and 0 <= cols + dc < n_cols]  # fmt: skip
+    return np.array(out, dtype=np.int64)
+
+
+def _best_of(flat: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(scores, kind="stable")[:k]
+    return flat[order], scores[order]
+
+
 @dataclass(frozen=True)
 class NetworkAnswer:
     answer: ExactAnswer  # exact within ``settled`` arrays
@@ -105,10 +127,19 @@ def instant_network_answer(
     arrays = candidate_arrays(log_probs, weights, fits, choice)
     if len(arrays) == 0:
         return None
-    flat, scores = screen_arrays(workload, space, budget, objective, arrays,
-                                 choice.screened_points, tech, screen_options)  # fmt: skip
+    k = choice.screened_points
+    flat, scores = screen_arrays(workload, space, budget, objective, arrays, k, tech,
+                                 screen_options)  # fmt: skip
     if len(flat) == 0:
         return None
+    if choice.neighbour_shapes:
+        near = shape_neighbours(space, int(array_of_designs(space, flat[:1])[0]))
+        near = near[fits[near] & ~np.isin(near, arrays)]
+        if len(near):
+            arrays = np.concatenate([arrays, near])
+            more, more_scores = screen_arrays(workload, space, budget, objective, near, k, tech,
+                                              screen_options)  # fmt: skip
+            flat, scores = _best_of(np.r_[flat, more], np.r_[scores, more_scores], k)
     settled = np.unique(array_of_designs(space, flat))
     try:
         answer = network_optimum(workload, space, budget, objective, tech, arrays=settled,

@@ -38,7 +38,7 @@ from airchitect.cost.network import (
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.base import HardwareEvaluator, tie_rank
 from airchitect.search.bo import ConstrainedBO
-from airchitect.search.network_exact import network_optimum
+from airchitect.search.network_exact import Progress, network_optimum
 from airchitect.search.random_search import FeasibleSampler
 from airchitect.space.budget import Budget, check_budget, hardware_area_mm2, hardware_power_mw
 from airchitect.workloads.layer import Layer
@@ -215,7 +215,9 @@ class RecommendService:
     def recommend(
         self, workload: Network | Layer, budget: Budget | None = None,
         objective: Objective | str = Objective.EDP, settings: Settings | None = None,
+        progress: Progress | None = None,
     ) -> Recommendation:  # fmt: skip
+        """``progress(done, total)`` is called as the exact search sweeps layers."""
         budget, settings = budget or Budget(), settings or Settings()
         objective = Objective.parse(objective)
         distinct = distinct_layers(workload)
@@ -246,8 +248,9 @@ class RecommendService:
             )
             clock.lap("refine")
         if settings.exact or settings.time_budget_s is not None or settings.refine:
-            found, i, source, certificate = self._certify(workload, budget, objective, settings,
-                                                          found, i, source, clock)  # fmt: skip
+            found, i, source, certificate = self._certify(
+                workload, budget, objective, settings, (found, i, source), clock, progress
+            )
             clock.lap("exact")
         hw_index = self._flat_of(found, i)
         cost = network_cost(distinct, found, i, objective)
@@ -276,15 +279,17 @@ class RecommendService:
         chosen[0]["status"] = "chosen"
         return (answer.mappings, answer.row, "model arrays"), table
 
-    def _certify(self, workload, budget, objective, settings, found, i, source, clock):
-        """The whole grid searched from the answer: exact, or within the time left."""
+    def _certify(self, workload, budget, objective, settings, answer, clock, progress):
+        """The whole grid searched from the ``answer``: exact, or within the time left."""
+        found, i, source = answer
         limit = None
         if settings.time_budget_s is not None:
             limit = max(settings.time_budget_s - (time.perf_counter() - clock.start), 0.0)
         elif not settings.exact:  # refine only: no search, just the gap to the bounds
             limit = 0.0
         exact = network_optimum(workload, self.space, budget, objective, self.tech,
-                                incumbent=self._flat_of(found, i), time_budget_s=limit)  # fmt: skip
+                                incumbent=self._flat_of(found, i), time_budget_s=limit,
+                                progress=progress)  # fmt: skip
         certificate = exact.certificate.to_dict()
         if exact.hw_index != self._flat_of(found, i):
             return exact.mappings, exact.row, "exact", certificate

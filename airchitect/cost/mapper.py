@@ -17,9 +17,16 @@ from functools import lru_cache
 import numpy as np
 
 from airchitect.cost.batch import DRAM_ORDERS, GROUPS, LayerBatch, Mapping, MappingBatch
-from airchitect.cost.model import CostBatch, dram_traffic_words, evaluate, l2_tiles
+from airchitect.cost.model import (
+    CostBatch,
+    access_counts,
+    dram_traffic_words,
+    energy_parts,
+    evaluate,
+    l2_tiles,
+)
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
-from airchitect.space.hardware import HardwareBatch, HardwareConfig
+from airchitect.space.hardware import HARDWARE_KNOBS, HardwareBatch, HardwareConfig
 from airchitect.workloads.layer import Layer
 
 
@@ -162,6 +169,35 @@ def best_mapping(
     return MapperResult(m.mapping(i), cost.row(i), len(m))
 
 
+def _objective_scores(
+    lay: LayerBatch, hw: HardwareBatch, cand: MappingBatch, tiles: dict, objective, tech
+) -> np.ndarray:
+    """The objective of every (point, candidate) pair, shape ``(points, candidates)``, from
+    hardware fields of shape ``(points, 1)``: the same arithmetic as :func:`evaluate`, without
+    the breakdown it also returns (only the winners need that); ``inf`` where invalid."""
+    counts = access_counts(lay, hw, cand, tiles)
+    sched, pb = counts["schedule"], lay.precision_bytes
+    noc_cycles = counts["noc_words"] / hw.noc_words_per_cycle
+    dram_cycles = counts["dram_words"] * pb / hw.dram_bytes_per_cycle
+    busy = counts["compute_cycles"] + sched["exposed_noc"] * noc_cycles
+    cycles = np.maximum(np.maximum(busy, noc_cycles), dram_cycles)
+    objective = Objective.parse(objective)
+    if objective is Objective.LATENCY:
+        value = cycles
+    else:
+        parts = energy_parts(lay, hw, counts["noc_words"], counts["dram_words"], tech)
+        value = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
+        if objective is Objective.EDP:
+            value = value * (cycles / (tech.clock_ghz * 1e9))
+    l2_bytes = (tiles["w_words"] + tiles["i_words"] + tiles["o_words"]) * pb
+    in_range = np.ones(len(cand), dtype=bool)
+    for extent, bound in ((cand.n_l2, lay.n), (cand.p_l2, lay.p), (cand.k_l2, lay.k),
+                          (cand.c_l2, lay.c)):  # fmt: skip
+        in_range &= (extent >= 1) & (extent <= bound)
+    valid = (sched["l1_words"] * pb <= hw.l1_bytes) & (l2_bytes <= hw.l2_kib * 1024) & in_range
+    return np.where(valid, value, np.inf)
+
+
 @dataclass(frozen=True)
 class BestMappings:
     """Best mapping per hardware point; ``found[i]`` is False where no mapping is valid."""
@@ -204,11 +240,10 @@ def best_mappings(
     spans = zip(bounds, bounds[1:], strict=False)
     chunks = [by_dataflow[i:j][k : k + hw_per_chunk] for i, j in spans
               for k in range(0, j - i, hw_per_chunk)]  # fmt: skip
+    tiles = l2_tiles(lay, cand)
     for hw_idx in chunks:
-        rows_hw = np.repeat(hw_idx, n_cand)
-        rows_m = np.tile(np.arange(n_cand), len(hw_idx))
-        cost = evaluate(lay, hw.take(rows_hw), cand.take(rows_m), tech)
-        score = objective_values(cost, objective).reshape(len(hw_idx), n_cand)
+        chunk = HardwareBatch(*(getattr(hw, k)[hw_idx][:, None] for k in HARDWARE_KNOBS))
+        score = _objective_scores(lay, chunk, cand, tiles, objective, tech)  # (chunk, cand)
         arg = score.argmin(axis=1)
         best_idx[hw_idx] = arg
         best_score[hw_idx] = score[np.arange(len(hw_idx)), arg]

@@ -26,6 +26,20 @@ def test_recommend_a_zoo_network_as_json(bundle_dir: Path) -> None:
     assert out["bound"] in {"compute", "noc", "dram"} and out["source"]
 
 
+def test_recommend_exact_certifies_the_optimum_and_time_budget_reports_a_gap(
+    bundle_dir: Path,
+) -> None:
+    exact = recommend(bundle_dir, "--model", "dqn", "--area-mm2", "20", "--exact", "--json")
+    assert exact.exit_code == 0, exact.output
+    cert = json.loads(exact.output)["certificate"]
+    assert cert["certified"] and cert["gap"] == 0 and cert["lower_bound"] <= cert["best"]
+    shown = recommend(bundle_dir, "--model", "dqn", "--area-mm2", "20", "--time-budget", "0")
+    assert shown.exit_code == 0, shown.output
+    assert "above the grid's optimum" in shown.output or "certified optimum" in shown.output
+    bad = recommend(bundle_dir, "--model", "dqn", "--time-budget", "-1")
+    assert bad.exit_code == 2 and "--time-budget" in bad.output
+
+
 def test_recommend_one_layer_prints_tables(bundle_dir: Path) -> None:
     result = recommend(bundle_dir, "--layer", "k=64,c=32,p=28,q=28,r=3,s=3", "--refine", "5")
     assert result.exit_code == 0, result.output

@@ -171,6 +171,17 @@ def test_recommend_refine(client):
     assert out["score"] == pytest.approx(refinement["after"], rel=1e-6)
 
 
+def test_recommend_exact_and_time_budget(client):
+    r = recommend(client, model="dqn", budget={"area_mm2": AREA}, exact=True)
+    assert r.status_code == 200, r.text
+    cert = r.json()["certificate"]
+    assert cert["certified"] and cert["gap"] == 0 and cert["best"] == r.json()["score"]
+    timed = recommend(client, model="mlp", time_budget_s=0.0).json()
+    assert timed["certificate"]["lower_bound"] <= timed["score"]
+    too_long = recommend(client, model="mlp", time_budget_s=1e6)
+    assert too_long.status_code == 422 and "time_budget_s" in too_long.text
+
+
 def test_evaluate_matches_the_recommended_design(client):
     rec = recommend(client, layers=[CONV, FC], budget={"area_mm2": AREA}).json()
     r = client.post("/v1/evaluate", json={"layers": [CONV, FC], "hardware": rec["hardware"],
