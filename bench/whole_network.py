@@ -6,7 +6,8 @@ Run: ``.venv/bin/python bench/whole_network.py [--part all|validation|held-out]
 For every network, two budgets (area <= 40 mm2, power <= 2 W) and the three objectives:
 
 - the **certified optimum** of the default grid, by
-  :func:`airchitect.search.network_optimum` (branch and bound over exact per-layer sweeps),
+  :func:`airchitect.search.network_exact.network_optimum` (branch and bound over exact
+  per-layer sweeps),
   and its wall time;
 - the **instant answer** of the shipped model (``RecommendService.recommend``, default
   settings), its regret against that optimum and its wall time;
@@ -94,7 +95,7 @@ def design(hw) -> str:
             f"{hw.dram_bytes_per_cycle:g}")  # fmt: skip
 
 
-def run_setting(service, net, budget, objective, repeats: int) -> dict:
+def run_setting(service, net, budget, objective, repeats: int, refine: int) -> dict:
     t0 = time.perf_counter()
     exact = network_optimum(net, service.space, budget, objective, service.tech)
     exact_s = time.perf_counter() - t0
@@ -112,6 +113,12 @@ def run_setting(service, net, budget, objective, repeats: int) -> dict:
         "regret": rec.score / exact.certificate.best,
         "instant_ms": float(np.median(times) * 1e3),
     }  # fmt: skip
+    if refine:
+        t0 = time.perf_counter()
+        refined = service.recommend(net, budget, objective, Settings(refine=refine))
+        row |= {"refined": refined.score / exact.certificate.best,
+                "refine_s": time.perf_counter() - t0,
+                "refine_gap_bound": refined.certificate["gap"]}  # fmt: skip
     for name, choice in ABLATIONS.items():
         alt = service.recommend(net, budget, objective, Settings(arrays=choice))
         row[f"ablation:{name}"] = alt.score / exact.certificate.best
@@ -156,6 +163,7 @@ def main() -> None:
     p.add_argument("--part", choices=("all", "validation", "held-out"), default="all")
     p.add_argument("--networks", default="", help="comma-separated names (default: the part)")
     p.add_argument("--repeats", type=int, default=3, help="instant answers timed per setting")
+    p.add_argument("--refine", type=int, default=10, help="BO evaluations of --refine rows")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("error: stopped by SIGTERM; nothing written"))
@@ -170,7 +178,7 @@ def main() -> None:
             for objective in OBJECTIVES:
                 row = {"network": name, "part": part, "budget": budget_name,
                        "objective": objective, "layers": len(net.layers)}  # fmt: skip
-                row |= run_setting(service, net, budget, objective, args.repeats)
+                row |= run_setting(service, net, budget, objective, args.repeats, args.refine)
                 rows.append(row)
                 print(f"{name:24s} {budget_name:12s} {objective:8s} regret {row['regret']:.4f} "
                       f"instant {row['instant_ms']:6.0f} ms  exact {row['exact_s']:6.2f} s",
@@ -182,6 +190,12 @@ def main() -> None:
             result["summary"][part] = {"instant": summary(part_rows)} | {
                 name: summary(part_rows, f"ablation:{name}") for name in ABLATIONS
             }
+            if args.refine:
+                result["summary"][part][f"refine {args.refine}"] = summary(part_rows, "refined")
+            for key in ("instant_ms", "exact_s"):
+                values = [r[key] for r in part_rows]
+                result["summary"][part][key] = {"p50": float(np.median(values)),
+                                                "max": float(np.max(values))}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1))

@@ -11,8 +11,9 @@ decoder does predict well is which *arrays* (PE rows, columns, dataflow) suit ea
    the default space) is scored for the whole network with the cell sweep over a coarse
    mapping space (:func:`airchitect.search.network_screen.screen_arrays`).
 3. **Settle**: the arrays of the best screened points are searched exactly, every layer at its
-   best mapping (:func:`airchitect.search.network_optimum` restricted to them), so the answer
-   is the exact best design of those arrays; among ties, the smallest chip.
+   best mapping (:func:`airchitect.search.network_exact.network_optimum` restricted to
+   them), so the answer is the exact best design of those arrays; among ties, the smallest
+   chip.
 
 Settings were chosen on the zoo networks (BENCHMARKS.md, whole networks); the networks the
 benchmark holds out were not looked at while choosing them.
