@@ -109,13 +109,27 @@ def import_(
     ] = "airchitect-v2",
     shards: Annotated[int, typer.Option(help="Shards to write.")] = 1,
     skip_degenerate: Annotated[
-        bool, typer.Option(help="Leave out (and count) conv rows whose kernel exceeds the input.")
+        bool,
+        typer.Option(
+            help="Leave out (and count) rows that describe no layer (conv kernel larger than "
+            "the input, GEMM with a zero dimension); by default they are kept, flagged by "
+            "found=false and label_method airchitect-v2-degenerate."
+        ),
     ] = False,
+    mapper: Annotated[
+        str,
+        typer.Option(
+            help="How our cost model maps each label design: reduced (vectorised, seconds) "
+            "or full (the exhaustive per-layer mapper, about 10 ms a row)."
+        ),
+    ] = "reduced",
 ) -> None:
     """Import a public dataset into this project's schema (with its own design space)."""
     if format != "airchitect-v2":
         _fail(f"--format must be one of airchitect-v2, got {format!r}")
     from data_gen.airchitect_v2 import import_v2
 
-    summary = import_v2(list(files), out, shards=shards, skip_degenerate=skip_degenerate)
+    summary = import_v2(
+        list(files), out, shards=shards, skip_degenerate=skip_degenerate, mapper=mapper
+    )
     _print_json(summary)

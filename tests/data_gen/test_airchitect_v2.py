@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from airchitect.cost.mapper import Objective
 from airchitect.search.base import make_candidate
 from airchitect.space.hardware import Dataflow
-from airchitect.workloads.layer import OpType
+from airchitect.workloads.layer import OpType, conv2d, gemm
 from data_gen.airchitect_v2 import (
     BUFFER_LEVELS,
     CONV_COLUMNS,
@@ -23,9 +24,12 @@ from data_gen.airchitect_v2 import (
     decode_config_id,
     encode_config_id,
     import_v2,
+    published_split,
+    published_test_count,
     read_v2_csv,
     v2_space,
 )
+from data_gen.airchitect_v2_rows import DEGENERATE_METHOD, layer_columns
 from data_gen.dataset import read_dataset, validate_dataset
 from data_gen.manifest import MANIFEST_NAME
 from data_gen.writer import ResumeError
@@ -35,7 +39,9 @@ CONV = FIXTURES / "v2_conv.csv"
 GEMM = FIXTURES / "v2_gemm.csv"
 CONV_ROWS, GEMM_ROWS = 32, 17
 #: The fixture's large GEMM on buffer level 10: no mapping of it fits 160 KiB.
-OVERFLOW_ROW = ("v2_gemm", "row16")
+OVERFLOW_ROW = ("v2_gemm", "line18")
+RELEASE = Path(__file__).parents[3] / "shared/data/airchitect-v2"
+RELEASE_ROWS = 101_556
 
 
 # ---- ConfigID ------------------------------------------------------------------------------------
@@ -59,7 +65,7 @@ def test_chosen_decoding_fits_the_published_ids():
     assert {decode_config_id(i)[0] for i in range(757, 768)} == {64}
     assert {decode_config_id(i)[0] for i in range(565, 576)} == {48}
     assert decode_config_id(373) == (32, 2)
-    ids = [r.config_id for r in read_v2_csv(CONV) + read_v2_csv(GEMM)]
+    ids = np.concatenate([read_v2_csv(f).frame["ConfigID"].to_numpy() for f in (CONV, GEMM)])
     assert all(1 <= i <= 767 and i % 12 for i in ids)
 
 
@@ -99,24 +105,50 @@ def test_space_file():
 
 # ---- reading -------------------------------------------------------------------------------------
 def test_read_conv_and_gemm_files():
-    conv, gemm = read_v2_csv(CONV), read_v2_csv(GEMM)
-    assert (len(conv), len(gemm)) == (CONV_ROWS, GEMM_ROWS)
-    assert {r.kind for r in conv} == {"conv"} and {r.kind for r in gemm} == {"gemm"}
-    first = conv[0]  # 386,238,32,192,7,7,dla,767,564819642
-    assert (first.row, first.line, first.config_id, first.rewards) == (0, 2, 767, 564819642.0)
-    layer = first.layer()
-    assert (layer.k, layer.c, layer.p, layer.q, layer.r, layer.s) == (386, 238, 186, 26, 7, 7)
-    assert first.dataflow is Dataflow.WS and layer.op is OpType.CONV
-    g = gemm[0].layer()  # M=386, N=4836, GEMM_K=11662
-    assert g.op is OpType.GEMM and (g.p, g.k, g.c) == (386, 4836, 11662)
-    assert conv[6].rewards == 406173183.0  # written "406173183.0"
+    conv, gemm_file = read_v2_csv(CONV), read_v2_csv(GEMM)
+    assert (conv.data_rows, gemm_file.data_rows) == (CONV_ROWS, GEMM_ROWS)
+    assert (conv.kind, gemm_file.kind) == ("conv", "gemm")
+    first = conv.frame.iloc[0]  # 386,238,32,192,7,7,dla,767,564819642
+    assert (first["row"], first["line"], first["ConfigID"], first["rewards"]) == (
+        0, 2, 767, 564819642.0)  # fmt: skip
+    work = layer_columns(conv)
+    assert [int(work[d][0]) for d in "kcpqrs"] == [386, 238, 186, 26, 7, 7]
+    assert first["df"] == "dla" and work["op"][0] == OpType.CONV.value
+    g = layer_columns(gemm_file)  # M=386, N=4836, GEMM_K=11662
+    assert g["op"][0] == OpType.GEMM.value and (g["p"][0], g["k"][0], g["c"][0]) == (
+        386,
+        4836,
+        11662,
+    )
+    assert conv.frame["rewards"].iloc[6] == 406173183.0  # written "406173183.0"
     assert DATAFLOWS == {"dla": Dataflow.WS, "eye": Dataflow.RS, "shi": Dataflow.OS}
 
 
+def test_layer_columns_match_the_layer_builders():
+    """The vectorised columns are what conv2d()/gemm() build, row for row."""
+    conv, gemm_file = read_v2_csv(CONV), read_v2_csv(GEMM)
+    work = layer_columns(conv)
+    for i, r in conv.frame.iterrows():
+        layer = conv2d(
+            "x",
+            in_channels=int(r["C"]),
+            out_channels=int(r["K"]),
+            in_hw=(int(r["Y"]), int(r["X"])),
+            kernel=(int(r["R"]), int(r["S"])),
+        )
+        assert [int(work[d][i]) for d in ("k", "c", "p", "q", "r", "s", "macs")] == [
+            layer.k, layer.c, layer.p, layer.q, layer.r, layer.s, layer.macs]  # fmt: skip
+    work = layer_columns(gemm_file)
+    for i, r in gemm_file.frame.iterrows():
+        layer = gemm("x", m=int(r["M"]), k=int(r["GEMM_K"]), n=int(r["N"]))
+        assert [int(work[d][i]) for d in ("k", "c", "p", "q", "macs")] == [
+            layer.k, layer.c, layer.p, layer.q, layer.macs]  # fmt: skip
+
+
 def test_integral_floats_count_as_integers(tmp_path):
-    path = _write(tmp_path, "ok.csv", "K,C,X,Y,R,S,df,ConfigID,rewards", "8.0,4,16,16,3,3,eye,0,10")
-    (row,) = read_v2_csv(path)
-    assert row.dims["K"] == 8 and row.config_id == 0 and row.df == "eye"
+    path = _write(tmp_path, "ok.csv", "K,C,X,Y,R,S,df,ConfigID,rewards", "8.0,4,16,16,3,3,EYE,0,10")
+    row = read_v2_csv(path).frame.iloc[0]
+    assert row["K"] == 8 and row["ConfigID"] == 0 and row["df"] == "eye"
 
 
 def _write(tmp_path: Path, name: str, header: str, *lines: str) -> Path:
@@ -131,29 +163,40 @@ BAD_FILES = {
     "missing column": ("K,C,X,Y,R,S,df,rewards", ["64,32,56,56,3,3,dla,1"], r"missing .*ConfigID"),
     "unknown column": (CONV_HEADER + ",extra", [GOOD + ",1"], r"unknown .*extra"),
     "neither kind": ("A,B,df,ConfigID,rewards", ["1,2,dla,3,4"], "neither a conv file"),
-    "bad df": (CONV_HEADER, [GOOD, "64,32,56,56,3,3,tpu,767,5"], r"row 1\), column 'df'"),
-    "ConfigID -1": (CONV_HEADER, ["64,32,56,56,3,3,dla,-1,5"], r"row 0\), column 'ConfigID'"),
+    "bad df": (CONV_HEADER, [GOOD, "64,32,56,56,3,3,tpu,767,5"], r"line 3, column 'df'"),
+    "ConfigID -1": (CONV_HEADER, ["64,32,56,56,3,3,dla,-1,5"], r"line 2, column 'ConfigID'"),
     "ConfigID 768": (CONV_HEADER, ["64,32,56,56,3,3,dla,768,5"], r"column 'ConfigID'.*0..767"),
     "ConfigID 769": (CONV_HEADER, ["64,32,56,56,3,3,dla,769,5"], r"column 'ConfigID'.*0..767"),
-    "zero dim": (CONV_HEADER, [GOOD, GOOD, "0,32,56,56,3,3,dla,767,5"], r"row 2\), column 'K'"),
+    "zero dim": (CONV_HEADER, [GOOD, GOOD, "0,32,56,56,3,3,dla,767,5"], r"line 4, column 'K'"),
     "negative dim": (CONV_HEADER, ["64,-2,56,56,3,3,dla,767,5"], r"column 'C'.*positive"),
     "fractional dim": (CONV_HEADER, ["64,32,56.5,56,3,3,dla,767,5"], r"column 'X'.*integer"),
-    "text dim": (CONV_HEADER, ["64,32,56,abc,3,3,dla,767,5"], r"column 'Y'.*integer"),
+    "text dim": (CONV_HEADER, ["64,32,56,abc,3,3,dla,767,5"], r"column 'Y'.*integer.*'abc'"),
     "zero rewards": (CONV_HEADER, ["64,32,56,56,3,3,dla,767,0"], r"column 'rewards'"),
     "nan rewards": (CONV_HEADER, ["64,32,56,56,3,3,dla,767,nan"], r"column 'rewards'"),
-    "no output": (CONV_HEADER, ["64,32,1,56,3,3,dla,767,5"], r"row 0\), columns 'X','S'"),
-    "field count": (CONV_HEADER, ["64,32,56,56,3,3,dla,767"], r"row 0\): 8 fields"),
-    "gemm zero": ("M,N,GEMM_K,df,ConfigID,rewards", ["4,0,8,shi,5,9.0"], r"column 'N'"),
+    "too few fields": (CONV_HEADER, ["64,32,56,56,3,3,dla,767"], r"line 2, column 'rewards'"),
+    "too many fields": (CONV_HEADER, [GOOD, GOOD + ",7"], r"line 3: 10 fields, the header has 9"),
+    "negative gemm": (
+        "M,N,GEMM_K,df,ConfigID,rewards",
+        ["4,-1,8,shi,5,9.0"],
+        r"line 2, column 'N'",
+    ),
+    "blank then bad": (CONV_HEADER, [GOOD, "", "64,32,56,x,3,3,dla,767,5"], r"line 4, column 'Y'"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
-def test_bad_files_name_the_row_and_column(tmp_path, case):
+def test_bad_files_name_the_line_and_column(tmp_path, case):
     header, lines, pattern = BAD_FILES[case]
     path = _write(tmp_path, "bad.csv", header, *lines)
     with pytest.raises(V2FormatError, match=pattern) as info:
         read_v2_csv(path)
     assert str(path) in str(info.value)
+
+
+def test_blank_lines_keep_line_numbers_and_are_not_rows(tmp_path):
+    path = _write(tmp_path, "gaps.csv", CONV_HEADER, GOOD, "", GOOD, " , ,", GOOD)
+    frame = read_v2_csv(path).frame
+    assert frame["line"].tolist() == [2, 4, 6] and frame["row"].tolist() == [0, 1, 2]
 
 
 def test_empty_file_and_duplicate_names(tmp_path):
@@ -177,12 +220,18 @@ def imported(tmp_path_factory):
     return out, summary
 
 
+def _source(path: Path) -> dict:
+    """(model, layer_name) -> CSV row of a fixture file."""
+    f = read_v2_csv(path)
+    return {(path.stem, f"line{r['line']}"): r for _, r in f.frame.iterrows()}
+
+
 def test_import_writes_a_valid_dataset(imported):
     out, summary = imported
     assert validate_dataset(out) == []
     df = read_dataset(out)
     assert len(df) == summary["rows"] == CONV_ROWS + GEMM_ROWS
-    assert summary["rows_per_file"] == {"v2_conv.csv": CONV_ROWS, "v2_gemm.csv": GEMM_ROWS}
+    assert summary["data_rows_per_file"] == {"v2_conv.csv": CONV_ROWS, "v2_gemm.csv": GEMM_ROWS}
     assert summary["kind_per_file"] == {"v2_conv.csv": "conv", "v2_gemm.csv": "gemm"}
     assert sum(summary["rows_per_df"].values()) == len(df)
     assert summary["shards_written"] == 3 and sorted(df["shard"].unique()) == [0, 1, 2]
@@ -196,22 +245,21 @@ def test_import_writes_a_valid_dataset(imported):
 def test_rows_keep_the_source_label(imported):
     out, _ = imported
     df = read_dataset(out)
-    source = {(Path(r.file).stem, f"row{r.row}"): r for r in read_v2_csv(CONV) + read_v2_csv(GEMM)}
+    source = _source(CONV) | _source(GEMM)
     for _, row in df.iterrows():
         v2 = source[(row["model"], row["layer_name"])]
-        assert row["family"] == f"airchitect-v2-{v2.kind}"
-        assert row["score"] == v2.rewards
-        assert row["dataflow"] == v2.dataflow.name.lower()
+        assert row["family"] == f"airchitect-v2-{'gemm' if 'M' in v2 else 'conv'}"
+        assert row["score"] == v2["rewards"]
+        assert row["dataflow"] == DATAFLOWS[v2["df"]].name.lower()
 
 
 def test_config_id_is_recoverable_from_every_row(imported):
     out, summary = imported
     space = v2_space()
     df = read_dataset(out)
-    source = {(Path(r.file).stem, f"row{r.row}"): r.config_id
-              for r in read_v2_csv(CONV) + read_v2_csv(GEMM)}  # fmt: skip
+    source = _source(CONV) | _source(GEMM)
     got = [config_id_of_design(space, int(r.pe_rows), float(r.l2_kib)) for _, r in df.iterrows()]
-    want = [source[(m, n)] for m, n in zip(df["model"], df["layer_name"], strict=True)]
+    want = [source[(m, n)]["ConfigID"] for m, n in zip(df["model"], df["layer_name"], strict=True)]
     assert got == want
     assert summary["distinct_config_ids"] == len(set(want))
 
@@ -223,12 +271,22 @@ def test_rows_without_a_fitting_mapping_are_flagged(imported):
     flagged = df[df["failures"] > 0]
     assert OVERFLOW_ROW in flagged.index
     assert summary["rows_without_fitting_mapping"] == len(flagged)
-    gemm = {f"row{r.row}": r for r in read_v2_csv(GEMM)}
-    layer = gemm[OVERFLOW_ROW[1]].layer()
+    r = _source(GEMM)[OVERFLOW_ROW]
+    layer = gemm("x", m=int(r["M"]), k=int(r["GEMM_K"]), n=int(r["N"]))
     assert make_candidate(layer, space, int(df.loc[OVERFLOW_ROW, "hw_index"]),
                           Objective.LATENCY) is None  # fmt: skip
     assert np.isfinite(flagged["cycles"]).all() and (flagged["cycles"] > 0).all()
     assert (df.drop(flagged.index)["failures"] == 0).all()
+
+
+def test_full_mapper_fits_where_the_reduced_one_does(tmp_path, imported):
+    """The exhaustive mapper never fits fewer rows, and never maps a row slower."""
+    out, _ = imported
+    full = import_v2([CONV, GEMM], tmp_path / "full", mapper="full")
+    fast, slow = read_dataset(out), read_dataset(tmp_path / "full")
+    assert full["rows_without_fitting_mapping"] <= int((fast["failures"] > 0).sum())
+    both = (fast["failures"] == 0) & (slow["failures"] == 0)
+    assert (slow["cycles"][both] <= fast["cycles"][both] * (1 + 1e-9)).all()
 
 
 def test_two_imports_write_identical_bytes(imported, tmp_path):
@@ -255,14 +313,67 @@ def test_reimport_resumes_and_a_changed_file_is_refused(tmp_path):
     assert (out / MANIFEST_NAME).read_bytes() == shards[MANIFEST_NAME]
 
 
-def test_a_kernel_larger_than_its_input_is_named_or_skipped_and_counted(tmp_path):
-    lines = CONV.read_text().splitlines()
-    bad = "86,50,8,8,9,9,eye,767,1000"  # Y=8 < R=9: no output row
-    src = tmp_path / "with_bad.csv"
-    src.write_text("\n".join([lines[0], lines[1], bad, *lines[2:]]) + "\n")
-    with pytest.raises(V2FormatError, match="line 3.*'Y','R'.*< 1"):
-        import_v2([src], tmp_path / "strict")
-    summary = import_v2([src], tmp_path / "lenient", skip_degenerate=True)
-    assert summary["rows_skipped_degenerate"] == 1
-    assert summary["rows"] == len(lines) - 1  # every good row of the fixture, and only those
-    assert "line 3" in summary["first_skipped"][0]
+# ---- degenerate rows and line numbers ------------------------------------------------------------
+CONV_BAD = "86,50,8,8,9,9,eye,767,1000"  # Y=8 < R=9: no output row
+GEMM_BAD = "86,0,4050,eye,767,1000.0"  # N = 0: that conv row as a GEMM
+
+
+@pytest.mark.parametrize(
+    ("fixture", "bad", "what"),
+    [(CONV, CONV_BAD, r"'Y','R'.*< 1"), (GEMM, GEMM_BAD, r"\['N'\]: zero-size")],
+)
+def test_degenerate_rows_are_kept_flagged_or_skipped_and_counted(tmp_path, fixture, bad, what):
+    lines = fixture.read_text().splitlines()
+    src = tmp_path / f"with_bad_{fixture.name}"
+    src.write_text("\n".join([lines[0], lines[1], bad, *lines[2:]]) + "\n")  # the bad row: line 3
+    kept = import_v2([src], tmp_path / "kept")
+    df = read_dataset(tmp_path / "kept").set_index("layer_name")
+    assert validate_dataset(tmp_path / "kept") == []
+    assert kept["rows"] == len(lines) and kept["rows_skipped_degenerate"] == 0
+    assert not df.loc["line3", "found"] and df.loc["line3", "label_method"] == DEGENERATE_METHOD
+    assert df.drop("line3")["found"].all()
+    assert re.search(f"line 3.*{what}", kept["first_degenerate"][0])
+    skipped = import_v2([src], tmp_path / "skipped", skip_degenerate=True)
+    assert skipped["rows_skipped_degenerate"] == 1 and skipped["rows"] == len(lines) - 1
+    names = read_dataset(tmp_path / "skipped")["layer_name"].tolist()
+    # rows after the skipped one keep their own line numbers: no drift
+    assert names == [f"line{n}" for n in [2, *range(4, len(lines) + 2)]]
+
+
+def test_error_after_a_skipped_row_names_its_own_line(tmp_path):
+    src = _write(
+        tmp_path, "late.csv", CONV_HEADER, GOOD, CONV_BAD, GOOD, "64,32,56,56,3,3,xx,767,5"
+    )
+    with pytest.raises(V2FormatError, match=r"line 5, column 'df'.*'xx'"):
+        import_v2([src], tmp_path / "out", skip_degenerate=True)
+
+
+# ---- the published split -------------------------------------------------------------------------
+def test_published_split_counts_and_first_indices():
+    assert published_test_count(RELEASE_ROWS) == 5078
+    test = published_split(np.arange(RELEASE_ROWS), RELEASE_ROWS)
+    assert test.sum() == 5078
+    # the first test rows of train_test_split(range(101556), train_size=0.95, random_state=0)
+    first = [60657, 14974, 5551, 71826, 91576]
+    assert np.random.RandomState(0).permutation(RELEASE_ROWS)[:5].tolist() == first
+    assert test[first].all() and test[first].sum() == 5
+    with pytest.raises(ValueError, match="0..9"):
+        published_split(np.array([10]), 10)
+
+
+@pytest.mark.skipif(not (RELEASE / "conv_dataset_100k.csv").exists(), reason="release not here")
+@pytest.mark.parametrize("name", ["conv_dataset_100k.csv", "gemm_dataset_100k.csv"])
+def test_release_imports_and_its_test_majority_is_21_03_percent(tmp_path, name):
+    """Both release files: all rows parse, 119 / 21 degenerate, the published test split's
+    majority ConfigID is 21.03 %, and a renamed copy gives the same split."""
+    f = read_v2_csv(RELEASE / name)
+    assert f.data_rows == RELEASE_ROWS
+    assert int(f.frame["degenerate"].sum()) == (119 if f.kind == "conv" else 21)
+    test = published_split(f.frame["row"].to_numpy(), f.data_rows)
+    ids = f.frame.loc[test, "ConfigID"]
+    assert len(ids) == 5078 and ids.value_counts().index[0] == 767
+    assert round(ids.value_counts().iloc[0] / len(ids) * 100, 2) == 21.03
+    renamed = tmp_path / "whatever.csv"
+    shutil.copy(RELEASE / name, renamed)
+    again = read_v2_csv(renamed)
+    assert (published_split(again.frame["row"].to_numpy(), again.data_rows) == test).all()
