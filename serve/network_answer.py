@@ -47,7 +47,7 @@ class ArrayChoice:
     pooled: int = 4  # best arrays of the MAC-pooled distribution
     per_layer: int = 1  # each distinct layer's own best arrays
     shapes_all_dataflows: int = 3  # pooled best (rows, cols) shapes tried under every dataflow
-    screened_points: int = 2  # best screened points whose arrays are then searched exactly
+    screened_points: int = 3  # best screened points whose arrays are then searched exactly
     # then the array shapes one step from the best screened one (rows or columns up or down,
     # or one up and the other down: the same PEs in another aspect), same dataflow, screened
     neighbour_shapes: bool = True
