@@ -133,6 +133,12 @@ def recommend(
             help="Seconds to improve toward the certified optimum; reports the gap.",
         ),
     ] = None,  # fmt: skip
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Print the what-if table (each knob one step).")
+    ] = False,
+    show_neighbours: Annotated[
+        bool, typer.Option("--neighbours", help="List the nearest training workloads.")
+    ] = False,
     bundle: BundleOpt = None,
     top: TopOpt = None,
     json_out: JsonOut = False,
@@ -149,7 +155,8 @@ def recommend(
     network = _workload(model, layer, onnx, layers, llm_config, batch, seq_len, phase,
                         context_len, prefill, decode, phase_weights)  # fmt: skip
     service = _load_service(bundle)
-    settings = Settings(top_k=top_k, refine=refine, exact=exact, time_budget_s=time_budget)
+    settings = Settings(top_k=top_k, refine=refine, exact=exact, time_budget_s=time_budget,
+                        explain=True)  # fmt: skip
     with _sweep_progress(exact or time_budget is not None) as progress:
         result = service.recommend(network, budget, goal, settings, progress)
     report = designs.budget_report(result.cost.hardware, budget)
@@ -162,7 +169,9 @@ def recommend(
     if phases:
         console.print(_phase_table(phases))
     console.print(_totals_panel(result.cost, report))
-    console.print(_provenance_panel(result))
+    if explain:
+        console.print(_what_if_table(result))
+    console.print(_provenance_panel(result, show_neighbours))
 
 
 @contextmanager
@@ -214,17 +223,35 @@ def _certificate_line(c: dict) -> str:
             f"in {c['seconds']:.2f} s)")  # fmt: skip
 
 
-def _provenance_panel(result) -> Panel:
+def _what_if_table(result) -> Table:
+    """Each knob one step up and down: the objective, area and power against the answer."""
+    e, total = result.explanation, result.cost.total
+    table = Table(title=f"what if (each knob one step; {e['objective']} relative to the answer)")
+    for header in ("knob", "move", "value", e["objective"], "area mm²", "power mW", "fits"):
+        table.add_column(header, justify="left" if header in ("knob", "move") else "right")
+    for w in e["what_if"]:
+        ratio = w["objective_ratio"]
+        change = "no mapping" if ratio is None else f"{100 * (ratio - 1):+.1f} %"
+        area = f"{w['area_mm2']:.2f} ({100 * (w['area_mm2'] / total['area_mm2'] - 1):+.0f} %)"
+        table.add_row(w["knob"], w["move"], str(w["value"]), change, area,
+                      f"{w['power_mw']:.0f}", "yes" if w["fits"] else "no")  # fmt: skip
+    return table
+
+
+def _provenance_panel(result, show_neighbours: bool = False) -> Panel:
     ms = result.timings_ms["total"]
-    lines = [f"source: {result.source} · confidence {result.confidence:.2f} · "
-             f"{len(result.candidates)} candidates · {ms:.1f} ms"]  # fmt: skip
+    lines = []
+    if result.explanation:
+        lines.append(result.explanation["summary"])
+    lines.append(f"source: {result.source} · {len(result.candidates)} candidates scored · "
+                 f"{ms:.1f} ms")  # fmt: skip
     if result.certificate:
         lines.append(_certificate_line(result.certificate))
     if result.refinement:
         r = result.refinement
         lines.append(f"refined with {r['evals']} BO evaluations: x{r['improvement']:.3f} "
                      f"({r['before']:.4g} -> {r['after']:.4g})")  # fmt: skip
-    for n in result.neighbours[:3]:
+    for n in result.neighbours[:3] if show_neighbours else []:
         lines.append(f"near {n['model']}/{n['layer_name']} ({n['family']}, {n['objective']}): "
                      f"similarity {n['similarity']:.3f}")  # fmt: skip
     return Panel("\n".join(lines), title="why this design", expand=False)

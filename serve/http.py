@@ -170,6 +170,10 @@ class RecommendRequest(WorkloadIn):
         "(counted from the request), reporting the remaining gap bound",
     )  # fmt: skip
     include_layers: bool = Field(True, description="per-layer mapping and cost in the answer")
+    explain: bool = Field(
+        True, description="attach the bottleneck analysis, the what-if table (each knob one "
+        "step up and down) and a plain-language summary",
+    )  # fmt: skip
 
 
 class EvaluateRequest(WorkloadIn):
@@ -276,18 +280,45 @@ class CertificateOut(_Open):
     seconds: float
 
 
+class WhatIfOut(_Open):
+    knob: str
+    move: str
+    value: float | str
+    objective_ratio: float | None = Field(description="moved design / answer; null: unmappable")
+    area_mm2: float
+    power_mw: float
+    fits: bool
+
+
+class ExplanationOut(_Open):
+    """Why the design wins: what bounds it, where utilisation is lost, which budget binds."""
+
+    summary: str
+    latency_by_bound: dict[str, float]
+    utilization: float
+    utilization_lost: dict[str, float]
+    energy_by_level: dict[str, float]
+    budgets: dict[str, dict[str, Any]]
+    what_if: list[WhatIfOut]
+
+
 class RecommendResponse(CostOut):
     hw_index: int
     score: float
     bound: str
     budget: BudgetOut
     source: str
-    confidence: float
     neighbours: list[NeighbourOut]
     candidates: list[CandidateOut]
     refinement: RefinementOut | None = None
     timings_ms: dict[str, float]
     certificate: CertificateOut | None = None
+    explanation: ExplanationOut | None = None
+    confidence: float = Field(
+        description="geometric mean over knobs of the decoder's probability of this design "
+        "(pooled over a network's layers): how expected the design is, not a probability "
+        "that it is optimal",
+    )  # fmt: skip
 
 
 class EvaluateResponse(CostOut):
@@ -708,7 +739,8 @@ def create_app(
                  "time_budget_s": req.time_budget_s}  # fmt: skip
         if req.exact and req.time_budget_s is None:
             given["time_budget_s"] = MAX_TIME_BUDGET_S
-        settings = Settings(exact=req.exact, **{k: v for k, v in given.items() if v is not None})
+        settings = Settings(exact=req.exact, explain=req.explain,
+                            **{k: v for k, v in given.items() if v is not None})  # fmt: skip
         try:
             found = service.recommend(network, budget, req.objective, settings)
         except NoFeasibleDesign as exc:

@@ -36,6 +36,7 @@ from airchitect.cost.network import (
     network_cost,
 )
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
+from airchitect.search.analysis import analyse
 from airchitect.search.base import HardwareEvaluator, tie_rank
 from airchitect.search.bo import ConstrainedBO
 from airchitect.search.network_exact import Progress, network_optimum
@@ -81,6 +82,7 @@ class Settings:
     exact: bool = False  # prove the answer optimal over the grid (or find the optimum)
     time_budget_s: float | None = None  # ... within this many seconds, counted from the query
     arrays: ArrayChoice = ArrayChoice()  # a whole network's model-proposed PE arrays
+    explain: bool = False  # attach the bottleneck analysis and what-if table (one mapper call)
     seed: int = 0
     # one layer's candidates in the order of the model's learned ranker (when it has one)
     ranker: bool = True
@@ -118,6 +120,7 @@ class Recommendation:
     refinement: dict[str, Any] | None
     timings_ms: dict[str, float] = field(default_factory=dict)
     certificate: dict[str, Any] | None = None  # gap to the grid's optimum, when searched
+    explanation: dict[str, Any] | None = None  # :func:`airchitect.search.analysis.analyse`
 
     @property
     def score(self) -> float:
@@ -133,6 +136,7 @@ class Recommendation:
             "confidence": self.confidence, "neighbours": self.neighbours,
             "candidates": self.candidates, "refinement": self.refinement,
             "timings_ms": self.timings_ms, "certificate": self.certificate,
+            "explanation": self.explanation,
         }  # fmt: skip
 
 
@@ -254,12 +258,26 @@ class RecommendService:
             clock.lap("exact")
         hw_index = self._flat_of(found, i)
         cost = network_cost(distinct, found, i, objective)
+        explanation = None
+        if settings.explain:
+            explanation = self._explain(cost, budget, certificate)
+            clock.lap("explain")
         return Recommendation(
             cost=cost, hw_index=hw_index, budget=budget, source=source,
             confidence=_confidence(pooled, self.space.unflat_index(np.array([hw_index]))[0]),
             neighbours=near, candidates=table, refinement=refinement,
-            timings_ms=clock.total(), certificate=certificate,
+            timings_ms=clock.total(), certificate=certificate, explanation=explanation,
         )  # fmt: skip
+
+    def _explain(self, cost: NetworkCost, budget: Budget, certificate) -> dict[str, Any]:
+        """The bottleneck analysis, with how far from the grid's optimum the answer can be."""
+        explanation = analyse(cost, self.space, budget, self.tech).to_dict()
+        if certificate is not None:
+            gap = f"at most {100 * certificate['gap']:.1f} % above the grid's optimum"
+            if certificate["certified"]:
+                gap = "the certified optimum of the grid"
+            explanation["summary"] += f"; {gap}"
+        return explanation
 
     def _network_answer(self, workload, log_probs, weights, budget, objective, settings):
         """A whole network's answer (:mod:`serve.network_answer`) and its candidate table."""

@@ -40,6 +40,14 @@ def test_recommend_exact_certifies_the_optimum_and_time_budget_reports_a_gap(
     assert bad.exit_code == 2 and "--time-budget" in bad.output
 
 
+def test_recommend_explains_why_and_lists_neighbours_only_when_asked(bundle_dir: Path) -> None:
+    plain = recommend(bundle_dir, "--model", "dqn", "--area-mm2", "20")
+    assert plain.exit_code == 0 and "-bound" in plain.output and "similarity" not in plain.output
+    full = recommend(bundle_dir, "--model", "dqn", "--area-mm2", "20", "--explain", "--neighbours")
+    assert full.exit_code == 0, full.output
+    assert "what if" in full.output and "similarity" in full.output
+
+
 def test_recommend_one_layer_prints_tables(bundle_dir: Path) -> None:
     result = recommend(bundle_dir, "--layer", "k=64,c=32,p=28,q=28,r=3,s=3", "--refine", "5")
     assert result.exit_code == 0, result.output

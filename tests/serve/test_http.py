@@ -182,6 +182,15 @@ def test_recommend_exact_and_time_budget(client):
     assert too_long.status_code == 422 and "time_budget_s" in too_long.text
 
 
+def test_every_answer_explains_itself_unless_asked_not_to(client):
+    out = recommend(client, model="dqn", budget={"area_mm2": AREA}).json()
+    explanation = out["explanation"]
+    assert "-bound" in explanation["summary"] and explanation["what_if"]
+    assert all(set(w) >= {"knob", "move", "objective_ratio", "fits"}
+               for w in explanation["what_if"])  # fmt: skip
+    assert recommend(client, model="dqn", explain=False).json()["explanation"] is None
+
+
 def test_evaluate_matches_the_recommended_design(client):
     rec = recommend(client, layers=[CONV, FC], budget={"area_mm2": AREA}).json()
     r = client.post("/v1/evaluate", json={"layers": [CONV, FC], "hardware": rec["hardware"],
