@@ -255,6 +255,7 @@ class RecommenderDataModule(pl.LightningDataModule):
         near_optimal_rtol: float = 0.0,
         near_optimal_slots: int = NEAR_OPTIMAL_SLOTS,
         budget_features: bool = False,
+        divisibility: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         parse_split(split)  # fail before any reading
@@ -265,6 +266,7 @@ class RecommenderDataModule(pl.LightningDataModule):
         self.near_optimal_rtol = float(near_optimal_rtol)
         self.near_optimal_slots = int(near_optimal_slots)
         self.budget_features = bool(budget_features)
+        self.divisibility = tuple(int(m) for m in divisibility)
         self.data_dir, self.split = Path(data_dir), split
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
         self.batch_size, self.stream, self.num_workers = batch_size, stream, num_workers
@@ -301,8 +303,9 @@ class RecommenderDataModule(pl.LightningDataModule):
         if len(train) == 0:
             raise ValueError(f"{self.data_dir}: no training rows (split {self.split!r})")
         self.feature_stats = fit_feature_stats(
-            train, given=self.given_knobs, space=self.space if self.budget_features else None
-        )
+            train, given=self.given_knobs, space=self.space if self.budget_features else None,
+            divisibility=self.divisibility,
+        )  # fmt: skip
         self.cost_stats = fit_cost_stats(train)
 
     def split_frames(self) -> dict[str, pd.DataFrame]:

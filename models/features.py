@@ -17,6 +17,14 @@ A model can also be told part of the design (``given`` knobs, e.g. the dataflow 
 question is "the best array and buffers for this NVDLA-style layer", as in AIrchitect v2): each
 given knob adds a categorical token read from the knob's column, after the tokens above.
 
+A model can also see divisibility (``divisibility``, a tuple of moduli; off by default, and
+then tokens, vocabulary and bundles are exactly as before): for each of the dims ``k c p q``
+and each modulus ``m``, a token ``<dim>_mod_<m>`` whose id is the exact residue ``dim mod m``
+and whose value is the lane utilisation ``dim / (m * ceil(dim / m))``. Log buckets put 96 and
+100 in one bucket; whether a loop fills an array of ``m`` lanes evenly decides its cycles
+(``ceil(K / pe_cols)`` and friends), and only the residue shows it
+(:mod:`models.divisibility`).
+
 Local id 0 of every position is reserved: "unknown" for a category never seen in training and
 "missing" for a null number; for the budgets it means "unconstrained". Nothing the model can be
 asked about at inference crashes the encoder: unknown categories and nulls map to id 0.
@@ -44,6 +52,8 @@ NUMERIC_FEATURES: tuple[str, ...] = DIM_FEATURES + DERIVED_FEATURES + BUDGET_FEA
 TOKENS: tuple[str, ...] = CATEGORICAL_FEATURES + NUMERIC_FEATURES
 #: Budget-capacity tokens, present when the statistics carry a capacity table.
 CAPACITY_FEATURES: tuple[str, ...] = ("budget_max_pes",)
+#: Dims that get residue tokens when a model asks for ``divisibility``.
+DIVISIBILITY_DIMS: tuple[str, ...] = ("k", "c", "p", "q")
 #: Columns a frame must have to be encoded (the derived features are computed from them).
 INPUT_COLUMNS: tuple[str, ...] = CATEGORICAL_FEATURES + DIM_FEATURES + BUDGET_FEATURES
 RESERVED = 0  # local id of "unknown" / "missing" / "unconstrained" at every position
@@ -78,10 +88,17 @@ class FeatureStats:
     given: tuple[str, ...] = ()  # knobs whose values are inputs (their column names)
     # per PE-array shape: "pes", least "area_mm2" and least "power_mw" (see budget_capacity)
     capacity: dict[str, list[float]] | None = None
+    divisibility: tuple[int, ...] = ()  # moduli of the residue tokens; () = none (the default)
     _offsets: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.given = tuple(self.given)
+        self.divisibility = tuple(int(m) for m in self.divisibility)
+        if any(m < 2 for m in self.divisibility) or len(set(self.divisibility)) < len(
+            self.divisibility
+        ):
+            raise ValueError(f"divisibility moduli must be distinct integers >= 2, got "
+                             f"{list(self.divisibility)}")  # fmt: skip
         offset = 0
         for name in self.tokens:
             self._offsets[name] = offset
@@ -89,8 +106,13 @@ class FeatureStats:
 
     @property
     def tokens(self) -> tuple[str, ...]:
-        """Token names in position order: the fixed ones, then one per given knob."""
-        return TOKENS + self.capacity_tokens + self.given
+        """Token names in position order: the fixed ones, then one per given knob, then the
+        residue tokens."""
+        return TOKENS + self.capacity_tokens + self.given + self.divisibility_tokens
+
+    @property
+    def divisibility_tokens(self) -> tuple[str, ...]:
+        return divisibility_tokens(self.divisibility)
 
     @property
     def capacity_tokens(self) -> tuple[str, ...]:
@@ -104,7 +126,13 @@ class FeatureStats:
         """Vocabulary slice length of token ``name`` (reserved id included)."""
         if name in self.categorical:
             return len(self.categorical[name]) + 1
+        if name in self._moduli:
+            return self._moduli[name] + 1
         return self.numeric[name].size
+
+    @property
+    def _moduli(self) -> dict[str, int]:
+        return {f"{d}_mod_{m}": m for d in DIVISIBILITY_DIMS for m in self.divisibility}
 
     def offset(self, name: str) -> int:
         return self._offsets[name]
@@ -119,23 +147,29 @@ class FeatureStats:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (floats, strings, lists)."""
-        return {
-            "version": self.version,
-            "n_buckets": self.n_buckets,
-            "tokens": list(self.tokens),
-            "given": list(self.given),
-            "numeric": {
-                k: {"mean": v.mean, "std": v.std, "edges": list(v.edges)}
-                for k, v in self.numeric.items()
-            },
-            "categorical": {k: list(v) for k, v in self.categorical.items()},
-        } | ({"capacity": self.capacity} if self.capacity else {})
+        return (
+            {
+                "version": self.version,
+                "n_buckets": self.n_buckets,
+                "tokens": list(self.tokens),
+                "given": list(self.given),
+                "numeric": {
+                    k: {"mean": v.mean, "std": v.std, "edges": list(v.edges)}
+                    for k, v in self.numeric.items()
+                },
+                "categorical": {k: list(v) for k, v in self.categorical.items()},
+            }
+            | ({"capacity": self.capacity} if self.capacity else {})
+            | ({"divisibility": list(self.divisibility)} if self.divisibility else {})
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureStats:
         given = tuple(str(k) for k in data.get("given", ()))
         capacity = data.get("capacity")
-        tokens = list(TOKENS + (CAPACITY_FEATURES if capacity else ()) + given)
+        moduli = tuple(int(m) for m in data.get("divisibility", ()))
+        tokens = list(TOKENS + (CAPACITY_FEATURES if capacity else ()) + given
+                      + divisibility_tokens(moduli))  # fmt: skip
         if data.get("version") != FEATURES_VERSION or list(data.get("tokens", [])) != tokens:
             raise ValueError(
                 f"feature stats version {data.get('version')!r} with tokens "
@@ -147,7 +181,12 @@ class FeatureStats:
         }
         categorical = {k: [str(x) for x in v] for k, v in data["categorical"].items()}
         return cls(numeric, categorical, int(data["n_buckets"]), int(data["version"]), given,
-                   capacity)  # fmt: skip
+                   capacity, moduli)  # fmt: skip
+
+
+def divisibility_tokens(moduli: tuple[int, ...]) -> tuple[str, ...]:
+    """Names of the residue tokens of ``moduli``: every dim's, modulus by modulus."""
+    return tuple(f"{d}_mod_{m}" for d in DIVISIBILITY_DIMS for m in moduli)
 
 
 # ---- raw columns -> log values / category strings ------------------------------------------------
@@ -246,11 +285,15 @@ def _fit_numeric(logs: np.ndarray, n_buckets: int) -> NumericStats:
 
 
 def fit_feature_stats(
-    frame: pd.DataFrame, n_buckets: int = 16, given: tuple[str, ...] = (), space=None
+    frame: pd.DataFrame,
+    n_buckets: int = 16,
+    given: tuple[str, ...] = (),
+    space=None,
+    divisibility: tuple[int, ...] = (),
 ) -> FeatureStats:
     """Fit normalisation, bucket edges and vocabularies on ``frame`` (the training rows);
     ``given``: knob columns that become input tokens; ``space`` (a ``DesignSpace``): add the
-    budget-capacity tokens of that space."""
+    budget-capacity tokens of that space; ``divisibility``: moduli of residue tokens."""
     logs = log_numeric(frame)
     capacity = capacity_table(space) if space is not None else None
     if capacity:
@@ -261,7 +304,8 @@ def fit_feature_stats(
     for name in CATEGORICAL_FEATURES + tuple(given):
         values = _categories(frame, name)
         categorical[name] = sorted({v for v in values if v is not None})
-    return FeatureStats(numeric, categorical, n_buckets, given=tuple(given), capacity=capacity)
+    return FeatureStats(numeric, categorical, n_buckets, given=tuple(given), capacity=capacity,
+                        divisibility=tuple(divisibility))  # fmt: skip
 
 
 def encode_features(frame: Columns, stats: FeatureStats) -> tuple[np.ndarray, np.ndarray]:
@@ -284,7 +328,24 @@ def encode_features(frame: Columns, stats: FeatureStats) -> tuple[np.ndarray, np
         ids[:, t] = stats.offset(name) + np.where(present, bucket + 1, RESERVED)
         z = np.clip((np.where(present, x, st.mean) - st.mean) / st.std, -VALUE_CLIP, VALUE_CLIP)
         values[:, t] = z.astype(np.float32)
+    if stats.divisibility:
+        _encode_residues(frame, stats, ids, values)
     return ids, values
+
+
+def _encode_residues(frame: Columns, stats: FeatureStats, ids: np.ndarray, values: np.ndarray):
+    """Fill the residue tokens in place: id = exact residue (reserved where the dim is missing
+    or not a positive integer), value = lane utilisation."""
+    for dim in DIVISIBILITY_DIMS:
+        x = _column(frame, dim)
+        ok = np.isfinite(x) & (x >= 1) & (x == np.floor(np.where(np.isfinite(x), x, 0)))
+        x = np.where(ok, x, 1.0)
+        for m in stats.divisibility:
+            name = f"{dim}_mod_{m}"
+            t = stats.tokens.index(name)
+            residue = np.mod(x, m).astype(np.int64)
+            ids[:, t] = stats.offset(name) + np.where(ok, residue + 1, RESERVED)
+            values[:, t] = np.where(ok, x / (m * np.ceil(x / m)), 0.0).astype(np.float32)
 
 
 # ---- cost target ---------------------------------------------------------------------------------

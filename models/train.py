@@ -97,6 +97,9 @@ class TrainConfig:
     near_optimal_slots: int = 9
     # a budget-capacity token (the largest PE array the budget affords; models.features)
     budget_features: bool = False
+    # residue tokens of the dims k c p q modulo these (e.g. [8, 12, 16, 32]); () = none, the
+    # shipped encoding (models.features, "divisibility")
+    divisibility: tuple[int, ...] = ()
     # a learned ranker over the decoder's candidates, fitted after training (RankerConfig
     # fields, e.g. {"rows": 10000}; {} for the defaults; None: no ranker; models.ranker)
     ranker: dict[str, Any] | None = None
@@ -117,6 +120,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.given_knobs = tuple(str(k) for k in self.given_knobs)
+        self.divisibility = tuple(int(m) for m in self.divisibility)
         if not (isinstance(self.near_optimal_rtol, int | float) and self.near_optimal_rtol >= 0):
             raise ValueError(f"near_optimal_rtol must be a number >= 0 (0: the label only), "
                              f"got {self.near_optimal_rtol!r}")  # fmt: skip
@@ -223,7 +227,7 @@ def make_datamodule(
         test_fraction=config.test_fraction, seed=config.seed, batch_size=config.batch_size,
         stream=config.stream, num_workers=config.num_workers, given_knobs=config.given_knobs,
         near_optimal_rtol=config.near_optimal_rtol, near_optimal_slots=config.near_optimal_slots,
-        budget_features=config.budget_features, **kwargs,
+        budget_features=config.budget_features, divisibility=config.divisibility, **kwargs,
     )  # fmt: skip
 
 

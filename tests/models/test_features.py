@@ -167,3 +167,38 @@ def test_capacity_stats_add_one_token_and_survive_a_round_trip(frame: pd.DataFra
     assert np.array_equal(ids[:, : plain.n_tokens], base_ids)
     t = with_capacity.tokens.index("budget_max_pes")
     assert len(np.unique(values[:, t])) > 4  # it varies with the budget
+
+
+# ---- divisibility tokens (opt-in) ----------------------------------------------------------------
+def test_without_divisibility_stats_and_tokens_are_as_before(frame: pd.DataFrame, stats) -> None:
+    """The default adds nothing: shipped bundles' stats load and encode exactly as before."""
+    assert stats.divisibility == () and "divisibility" not in stats.to_dict()
+    assert stats.tokens[: len(TOKENS)] == TOKENS and not stats.divisibility_tokens
+    again = FeatureStats.from_dict(json.loads(json.dumps(stats.to_dict())))
+    ids, values = encode_features(frame, stats)
+    ids2, values2 = encode_features(frame, again)
+    assert (ids == ids2).all() and (values == values2).all()
+
+
+def test_divisibility_tokens_carry_exact_residues(frame: pd.DataFrame, stats) -> None:
+    moduli = (12, 16)
+    div = fit_feature_stats(frame, divisibility=moduli)
+    assert div.tokens[: stats.n_tokens] == stats.tokens
+    assert div.divisibility_tokens == tuple(f"{d}_mod_{m}" for d in "kcpq" for m in moduli)
+    ids, values = encode_features(frame, div)
+    base_ids, _ = encode_features(frame, stats)
+    assert (ids[:, : stats.n_tokens] == base_ids).all()  # the old tokens are untouched
+    for d in "kcpq":
+        for m in moduli:
+            t = div.tokens.index(f"{d}_mod_{m}")
+            x = frame[d].to_numpy()
+            assert (ids[:, t] - div.offset(f"{d}_mod_{m}") == x % m + 1).all()
+            assert values[:, t] == pytest.approx(x / (m * np.ceil(x / m)))
+    assert ids.max() < div.vocab_size
+    again = FeatureStats.from_dict(json.loads(json.dumps(div.to_dict())))
+    assert again.divisibility == moduli and (encode_features(frame, again)[0] == ids).all()
+    bad = frame.head(2).assign(k=[np.nan, 2.5])
+    ids, _ = encode_features(bad, div)
+    assert (ids[:, div.tokens.index("k_mod_12")] == div.offset("k_mod_12") + RESERVED).all()
+    with pytest.raises(ValueError, match="moduli"):
+        fit_feature_stats(frame, divisibility=(1,))

@@ -221,3 +221,14 @@ def test_a_model_with_budget_features_trains_and_predicts(dataset_dir: Path, tmp
 
     frame = read_dataset(dataset_dir).head(20)
     assert all(len(row) == 3 for row in Predictor(bundle).predict(frame, top_k=3))
+
+
+def test_a_model_with_divisibility_tokens_trains_and_predicts(dataset_dir: Path, tmp_path) -> None:
+    from data_gen.dataset import read_dataset
+
+    config = TrainConfig.from_dict({"max_epochs": 1, "divisibility": [8, 12], **TINY})
+    bundle = train(dataset_dir, tmp_path, config)
+    stats = load_bundle(bundle)[1]["feature_stats"]
+    assert stats["divisibility"] == [8, 12] and "k_mod_12" in stats["tokens"]
+    frame = read_dataset(dataset_dir).head(20)
+    assert all(len(row) == 3 for row in Predictor(bundle).predict(frame, top_k=3))
