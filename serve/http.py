@@ -8,6 +8,8 @@ Endpoints (JSON in, JSON out; the schema is at ``/openapi.json``, browsable at `
 * ``POST /v1/recommend``  a design (and a mapping per layer) for a layer, a list of layers or a
                           zoo network, under an optional area/power budget
 * ``POST /v1/evaluate``   the cost of a workload on one given design, and its budget verdict
+* ``POST /v1/cosearch``   the accuracy vs cost front of a network family over (variant, design)
+                          pairs (``serve.cosearch``)
 
 Errors share one body, :class:`ErrorResponse` (``error`` kind, one-line ``detail`` naming the
 field and the allowed values, and for schema errors every problem under ``errors``): bad input
@@ -50,6 +52,7 @@ from airchitect.designs import exceeded
 from airchitect.space import Budget, HardwareConfig, check_budget
 from airchitect.space.hardware import Dataflow
 from airchitect.workloads import ZOO, Layer, Network, list_networks
+from airchitect.workloads.families import list_families
 from airchitect.workloads.layer import OpType
 from serve.bundle import DEFAULT_BUNDLE
 from serve.recommend import NoFeasibleDesign, RecommendService, Settings
@@ -180,6 +183,35 @@ class EvaluateRequest(WorkloadIn):
     hardware: HardwareIn
     objective: ObjectiveName = "edp"
     budget: BudgetIn | None = None
+
+
+FamilyName = Literal[tuple(list_families())]  # type: ignore[valid-type]
+MAX_COSEARCH_PAIRS = 64  # variants x budgets per request; larger fronts belong to the CLI
+AccuracyIn = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+
+
+class TargetsIn(_Strict):
+    """Upper limits a pair must meet to be on the front; an absent field sets none."""
+
+    latency_ms: Positive | None = None
+    energy_mj: Positive | None = None
+    edp_mj_ms: Positive | None = None
+
+
+class CoSearchRequest(_Strict):
+    """The accuracy vs ``objective`` front of a network family over (variant, design) pairs."""
+
+    family: FamilyName
+    variants: Annotated[list[str], Field(min_length=1, max_length=64)] | None = None
+    budgets: Annotated[list[BudgetIn], Field(min_length=1, max_length=8)] = [BudgetIn()]
+    objective: ObjectiveName = "latency"
+    targets: TargetsIn = TargetsIn()
+    accuracy: dict[str, AccuracyIn] | None = Field(
+        None, description="your own accuracy per variant (0-100); overrides the published ones"
+    )
+    refine: Annotated[int, Field(ge=0, le=MAX_REFINE, strict=True)] = 0
+    time_budget_s: Annotated[float, Field(ge=0, le=MAX_TIME_BUDGET_S)] | None = None
+    include_layers: Literal["front", "all", "none"] = "front"
 
 
 # -- response models (extra fields pass through, so the library can add to its dicts) --------------
@@ -756,6 +788,22 @@ def create_app(
         """The cost of the workload on the given design (best mapping per layer over the
         served space's mapping options) and whether the design fits the budget."""
         return await compute(queries, _evaluate, req)
+
+    @app.post(f"{API_PREFIX}/cosearch", responses=_ERRORS, tags=["design"])
+    async def cosearch(req: CoSearchRequest) -> dict[str, Any]:
+        """The Pareto front of accuracy vs the objective over (variant, design) pairs of a
+        network family, each design the recommender's best within its budget (see
+        ``serve.cosearch``); slow with ``refine`` or ``time_budget_s``."""
+        slow = req.refine or req.time_budget_s is not None
+        return await compute(refinements if slow else queries, _cosearch, req)
+
+    def _cosearch(req: CoSearchRequest) -> dict[str, Any]:
+        from serve.cosearch import RequestError, cosearch_request
+
+        try:
+            return plain(cosearch_request(service, req.model_dump(), MAX_COSEARCH_PAIRS))
+        except RequestError as exc:
+            raise ApiError(exc.status, exc.error, exc.field, exc.message) from None
 
     def _evaluate(req: EvaluateRequest) -> dict[str, Any]:
         network = build_network(req, max_layers)
