@@ -39,6 +39,7 @@ from airchitect.cost.network import NoValidMapping
 from airchitect.space.budget import Budget
 from airchitect.workloads.families import build_variant, family_variants
 from airchitect.workloads.network import Network
+from serve.cosearch_batch import BatchRecommender
 from serve.recommend import NoFeasibleDesign, RecommendService, Settings
 
 #: The figure each objective is judged by, in display units (the targets use the same).
@@ -249,8 +250,8 @@ def pair_metrics(rec) -> dict[str, float]:
 
 
 def cosearch(
-    service: RecommendService, candidates: Sequence[Candidate], budgets: Sequence[Budget],
-    objective: Objective | str, accuracy: Mapping[str, Accuracy | None],
+    service: RecommendService | BatchRecommender, candidates: Sequence[Candidate],
+    budgets: Sequence[Budget], objective: Objective | str, accuracy: Mapping[str, Accuracy | None],
     targets: Targets = Targets(), settings: Settings | None = None, polish: Settings | None = None,
     progress: Progress | None = None,
 ) -> CoSearchResult:  # fmt: skip
@@ -266,11 +267,13 @@ def cosearch(
     goals = [objective] + [Objective.parse(_OBJECTIVE_OF_METRIC[m]) for m in targets.given()
                            if _OBJECTIVE_OF_METRIC[m] != objective.value]  # fmt: skip
     goals = list(dict.fromkeys(goals))
+    # the same answers as service.recommend, with the per-layer sweeps shared between calls
+    engine = service if isinstance(service, BatchRecommender) else BatchRecommender(service)
     total, pairs = len(candidates) * len(budgets) * len(goals), []
     for cand in candidates:
         for budget in budgets:
             for goal in goals:
-                pairs.append(_pair(service, cand, budget, goal, accuracy.get(cand.name),
+                pairs.append(_pair(engine, cand, budget, goal, accuracy.get(cand.name),
                                    settings))  # fmt: skip
                 if progress is not None:
                     progress(len(pairs), total)
@@ -279,7 +282,7 @@ def cosearch(
         for i in front:
             p = pairs[i]
             cand = next(c for c in candidates if c.name == p.variant)
-            better = _pair(service, cand, p.budget, Objective.parse(p.designed_for), p.accuracy,
+            better = _pair(engine, cand, p.budget, Objective.parse(p.designed_for), p.accuracy,
                            polish)  # fmt: skip
             if better.feasible and better.metrics[METRICS[p.designed_for]] < p.metrics[
                     METRICS[p.designed_for]]:  # fmt: skip

@@ -1,0 +1,32 @@
+"""serve.cosearch_batch: the shared-sweep answers are the service's own, design for design."""
+
+from __future__ import annotations
+
+import pytest
+
+from airchitect.space import Budget
+from airchitect.workloads.families import build_variant, mobilenet_v2_scaled
+from serve.cosearch_batch import BatchRecommender
+from serve.recommend import Settings
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
+def test_batched_answers_equal_the_service_and_reuse_sweeps(service, objective) -> None:
+    batch = BatchRecommender(service)
+    nets = [mobilenet_v2_scaled(0.35, 96, d) for d in (0.5, 1.0)] + [build_variant("vit", "ti16")]
+    for net in nets:
+        for budget in (Budget(area_mm2=20.0), Budget(power_mw=1500.0)):
+            want = service.recommend(net, budget, objective)
+            got = batch.recommend(net, budget, objective)
+            assert got.hw_index == want.hw_index, (net.name, budget)
+            assert got.score == pytest.approx(want.score, rel=1e-12)
+            assert got.cost.total["area_mm2"] == want.cost.total["area_mm2"]
+            assert 0 < got.confidence <= 1
+    assert batch.screen.hits > 0  # the second depth and budget reuse the first's sweeps
+
+
+def test_other_settings_and_single_layers_go_to_the_service(service) -> None:
+    batch = BatchRecommender(service)
+    net = mobilenet_v2_scaled(0.35, 96)
+    refined = batch.recommend(net, Budget(area_mm2=20.0), "latency", Settings(refine=2))
+    assert refined.refinement is not None and batch.screen.sweeps == 0
