@@ -130,7 +130,7 @@ class CellSweep:
 
     arrays: np.ndarray
     latency_cycles: np.ndarray
-    energy_pj: np.ndarray
+    energy_pj: np.ndarray | None
     fixed_energy_pj: np.ndarray
 
     def scaled_add(self, other: CellSweep, weight: float) -> CellSweep:
@@ -143,8 +143,10 @@ class CellSweep:
         """Latency (cycles), shape ``(arrays, l1, l2, channels)``, and energy (pJ), shape
         ``(arrays, l1, l2)`` (no bandwidth changes it), of every point of the arrays; ``inf``
         where no mapping fits."""
-        n_l2 = self.energy_pj.shape[0]
         lat = self.latency_cycles.transpose(1, 2, 3, 0)  # (a, l1, l2, channel)
+        if self.energy_pj is None:
+            return lat, None
+        n_l2 = self.energy_pj.shape[0]
         diag = self.energy_pj[np.arange(n_l2), :, :, np.arange(n_l2)]  # (l2, a, l1)
         energy = diag.transpose(1, 2, 0) + self.fixed_energy_pj[None, :, None]  # (a, l1, l2)
         return lat, np.where(np.isfinite(lat).any(axis=-1), energy, np.inf)
@@ -219,10 +221,17 @@ def _prefix_min(channels, starts: np.ndarray, cells: np.ndarray, shape) -> np.nd
 def sweep_cells(
     layer: Layer, space: DesignSpace, arrays: np.ndarray | None = None,
     tech: TechTable = DEFAULT_TECH, options: MappingOptions | None = None,
+    outputs: str = "both",
 ) -> CellSweep:  # fmt: skip
     """Exact best latency and energy of one run of ``layer`` on every point of ``arrays``
     (indices into :meth:`GridAxes.arrays`; all of them by default), over the mapping space
-    ``options`` (the space's own by default)."""
+    ``options`` (the space's own by default).
+
+    ``outputs="energy"`` skips the latency channels (``latency_cycles`` is then one channel,
+    0 where a mapping fits and ``inf`` elsewhere); ``outputs="latency"`` skips the energy
+    (``energy_pj`` is ``None``). Each roughly halves the work."""
+    if outputs not in ("both", "latency", "energy"):
+        raise ValueError(f"outputs must be 'both', 'latency' or 'energy', got {outputs!r}")
     axes = grid_axes(space)
     arrays = np.arange(axes.n_arrays) if arrays is None else np.asarray(arrays, dtype=np.int64)
     v = axes.values
@@ -240,7 +249,11 @@ def sweep_cells(
     c, noc, exposed = (x[k].reshape(-1)[order] for k in ("compute", "noc", "exposed"))
     dram = x["dram"][order % n_m]
     starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]]) if len(cell) else cell
-    keep = _undominated(starts, c, noc, dram)
+    keep = (
+        _undominated(starts, noc, dram)
+        if outputs == "energy"
+        else _undominated(starts, c, noc, dram)
+    )
     cell, c, noc, exposed, dram = (a[keep] for a in (cell, c, noc, exposed, dram))
     starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]]) if len(cell) else cell
     args = (starts, cell[starts], (n_a, n1, n2))
@@ -261,5 +274,9 @@ def sweep_cells(
     fixed_energy = (
         layer.macs * scale * (tech.mac_pj + tech.l1_accesses_per_mac * tech.l1_pj(v["l1_bytes"]))
     )
-    return CellSweep(arrays, _prefix_min(latencies(), *args), _prefix_min(energies, *args),
-                     np.asarray(fixed_energy, dtype=np.float64))  # fmt: skip
+    if outputs == "energy":  # feasibility only: 0 where some mapping fits
+        latency = _prefix_min(iter([np.zeros(len(c))]), *args)
+    else:
+        latency = _prefix_min(latencies(), *args)
+    energy = None if outputs == "latency" else _prefix_min(energies, *args)
+    return CellSweep(arrays, latency, energy, np.asarray(fixed_energy, dtype=np.float64))

@@ -251,15 +251,23 @@ class _Search:
         return np.flatnonzero(live.any(axis=1))
 
     def sweep(self, j: int) -> None:
+        """Layer ``j`` exactly over the live arrays; only the bounds the objective reads."""
         arrays = self.live_arrays()
         self.arrays_pruned += self.axes.n_arrays - len(arrays)
         self.arrays_swept += len(arrays)
         layer, count = self.distinct.layers[j], self.counts[j]
         if len(arrays):
-            lat, en = sweep_cells(layer, self.space, arrays, self.tech).per_point()
+            outputs = {Objective.LATENCY: "latency", Objective.ENERGY: "energy"}.get(
+                self.objective, "both"
+            )
+            lat, en = sweep_cells(layer, self.space, arrays, self.tech, outputs=outputs).per_point()
             lb_lat, lb_en = layer_lower_bounds(layer, self.axes, self.tech)
-            self.latency[arrays] += count * (lat - lb_lat[arrays][:, None, None, :])
-            self.energy[arrays] += count * (en - lb_en[None])
+            if outputs == "energy":  # infeasible points go to inf, the bound stays a bound
+                self.latency[arrays] += lat
+            else:
+                self.latency[arrays] += count * (lat - lb_lat[arrays][:, None, None, :])
+            if en is not None:
+                self.energy[arrays] += count * (en - lb_en[None])
         self.swept[j] = True
 
     def layer_order(self) -> np.ndarray:
