@@ -46,6 +46,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from airchitect import limits
 from airchitect.cost.mapper import Objective
 from airchitect.cost.network import NoValidMapping, evaluate_network
 from airchitect.designs import exceeded
@@ -60,7 +61,7 @@ from serve.recommend import NoFeasibleDesign, RecommendService, Settings
 log = logging.getLogger("airchitect.http")
 
 API_PREFIX = "/v1"
-MAX_DIM = 1 << 24  # per loop bound; far above any real layer, low enough for int64 products
+MAX_DIM = limits.LAYER["k"].hi  # per loop bound; airchitect.limits also bounds the products
 MAX_REFINE = 200
 MAX_TIME_BUDGET_S = 60.0  # a request's exact-search budget; longer searches belong to the CLI
 #: A body announced over the limit is still read (and dropped) up to this many bytes, so the
@@ -76,6 +77,16 @@ ZooName = Literal[tuple(list_networks())]  # type: ignore[valid-type]
 
 Dim = Annotated[int, Field(ge=1, le=MAX_DIM, strict=True)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Stride = Annotated[int, Field(ge=1, le=limits.LAYER["stride"].hi, strict=True)]
+
+
+def _knob(name: str, integer: bool = False) -> Any:
+    """A hardware knob or budget field bounded as ``airchitect.limits`` bounds it; strict, so
+    ``"40"`` and ``true`` are refused rather than read as numbers."""
+    b = limits.HARDWARE.get(name) or limits.BUDGET[name]
+    low = {"ge": b.lo} if name in limits.HARDWARE else {"gt": b.lo}
+    kind = int if integer else float
+    return Annotated[kind, Field(**low, le=b.hi, strict=True, allow_inf_nan=False)]
 
 
 # -- request models --------------------------------------------------------------------------------
@@ -96,8 +107,8 @@ class LayerIn(_Strict):
     q: Dim = 1
     r: Dim = 1
     s: Dim = 1
-    stride: Dim = 1
-    dilation: Dim = 1
+    stride: Stride = 1
+    dilation: Stride = 1
     groups: Dim = 1
     precision_bytes: Literal[1, 2, 4] = 2
 
@@ -105,19 +116,19 @@ class LayerIn(_Strict):
 class BudgetIn(_Strict):
     """Upper bounds; an absent field leaves that axis unconstrained."""
 
-    area_mm2: Positive | None = None
-    power_mw: Positive | None = None
+    area_mm2: _knob("area_mm2") | None = None
+    power_mw: _knob("power_mw") | None = None
 
 
 class HardwareIn(_Strict):
     """All seven hardware knobs of one design."""
 
-    pe_rows: Annotated[int, Field(ge=1, le=4096, strict=True)]
-    pe_cols: Annotated[int, Field(ge=1, le=4096, strict=True)]
-    l1_bytes: Annotated[int, Field(ge=1, le=1 << 30, strict=True)]
-    l2_kib: Annotated[float, Field(gt=0, le=1 << 30, allow_inf_nan=False)]
-    noc_words_per_cycle: Annotated[float, Field(gt=0, le=1 << 20, allow_inf_nan=False)]
-    dram_bytes_per_cycle: Annotated[float, Field(gt=0, le=1 << 20, allow_inf_nan=False)]
+    pe_rows: _knob("pe_rows", integer=True)
+    pe_cols: _knob("pe_cols", integer=True)
+    l1_bytes: _knob("l1_bytes", integer=True)
+    l2_kib: _knob("l2_kib")
+    noc_words_per_cycle: _knob("noc_words_per_cycle")
+    dram_bytes_per_cycle: _knob("dram_bytes_per_cycle")
     dataflow: DataflowName
 
 

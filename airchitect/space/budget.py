@@ -13,6 +13,7 @@ from enum import IntFlag
 
 import numpy as np
 
+from airchitect import limits
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.space.hardware import HardwareBatch, HardwareConfig
 
@@ -39,9 +40,9 @@ class Budget:
                 continue
             ok = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
             if not ok or not math.isfinite(value) or value <= 0:
-                raise ValueError(
-                    f"budget field {name!r} must be a positive number or None, got {value!r}"
-                )
+                raise ValueError(f"budget field {name!r} must be a positive number or None, "
+                                 f"got {limits.brief(value)}")  # fmt: skip
+            limits.check(name, value, limits.BUDGET[name], where="budget ")
 
     @property
     def unconstrained(self) -> bool:

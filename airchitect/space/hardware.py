@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from enum import IntEnum
 
 import numpy as np
+
+from airchitect import limits
 
 
 class Dataflow(IntEnum):
@@ -63,7 +65,11 @@ class HardwareConfig:
                 continue
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ValueError(f"field {f.name!r} must be a positive number, got {value!r}")
+                raise ValueError(
+                    f"field {f.name!r} must be a positive number, got {limits.brief(value)}"
+                )
+            # whole numbers are the design loaders' to insist on; here only the range counts
+            limits.check(f.name, value, replace(limits.HARDWARE[f.name], integer=False))
 
     @property
     def num_pes(self) -> int:

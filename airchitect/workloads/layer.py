@@ -17,6 +17,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
+from airchitect import limits
+
 #: Loop dimensions of the canonical nest in the order the cost model uses for its arrays.
 DIMS: tuple[str, ...] = ("N", "K", "C", "P", "Q", "R", "S")
 
@@ -61,13 +63,13 @@ class Layer:
         for name in _POSITIVE_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise WorkloadError(
-                    f"layer {self.name!r}: field {name!r} must be a positive integer, got {value!r}"
-                )
+                raise WorkloadError(f"layer {self.name!r}: field {name!r} must be a positive "
+                                    f"integer, got {limits.brief(value)}")  # fmt: skip
+            limits.check(name, value, limits.LAYER[name], WorkloadError, f"layer {self.name!r}: ")
         if self.precision_bytes not in _PRECISIONS:
             raise WorkloadError(
                 f"layer {self.name!r}: field 'precision_bytes' must be one of {_PRECISIONS}, "
-                f"got {self.precision_bytes!r}"
+                f"got {limits.brief(self.precision_bytes)}"
             )
         for name in ("k", "c"):
             if getattr(self, name) % self.groups:
@@ -80,8 +82,16 @@ class Layer:
         except ValueError:
             allowed = ", ".join(o.value for o in OpType)
             raise WorkloadError(
-                f"layer {self.name!r}: field 'op' must be one of {allowed}, got {self.op!r}"
+                f"layer {self.name!r}: field 'op' must be one of {allowed}, "
+                f"got {limits.brief(self.op)}"
             ) from None
+        too_big = limits.layer_size_problem(self.macs, limits.input_reads(*self._nest()))
+        if too_big is not None:
+            raise WorkloadError(f"layer {self.name!r}: {too_big}")
+
+    def _nest(self) -> tuple[int, ...]:
+        return (self.n, self.k_per_group, self.c_per_group, self.p, self.q, self.r, self.s,
+                self.stride, self.dilation, self.groups)  # fmt: skip
 
     # -- per-group bounds of the canonical nest -------------------------------------------------
     @property

@@ -244,6 +244,24 @@ def test_bad_layers(client):
     assert_error(recommend(client, layers=[CONV, CONV]), 422, "duplicate")
 
 
+def test_layers_past_the_input_limits_are_refused(client):
+    """Issue 19: these answered 200 with negative energies or zero MACs (int64 overflow)."""
+    huge_stride = {"k": 8, "c": 8, "p": 4096, "q": 4096, "stride": 1 << 24}
+    assert_error(recommend(client, layer=huge_stride), 422, "layer.stride", "4096")
+    every_dim = {name: 1 << 24 for name in ("n", "k", "c", "p", "q", "r", "s")}
+    body = assert_error(recommend(client, layer=every_dim), 422, "MACs", "exceed the limit")
+    assert body["errors"][0]["field"] == "layer"
+    hw = {"pe_rows": 16, "pe_cols": 16, "l1_bytes": 256, "l2_kib": 128, "dataflow": "ws",
+          "noc_words_per_cycle": 16, "dram_bytes_per_cycle": 32}  # fmt: skip
+    wide = client.post("/v1/evaluate", json={"layer": CONV, "hardware": hw | {"pe_rows": 4096}})
+    assert_error(wide, 422, "hardware.pe_rows", "512")
+
+
+@pytest.mark.parametrize("value", ["40", True, 1e10])
+def test_budgets_are_strict_numbers(client, value):
+    assert_error(recommend(client, layer=CONV, budget={"area_mm2": value}), 422, "budget.area_mm2")
+
+
 def test_bad_workload_choice_and_settings(client):
     assert_error(recommend(client), 422, "exactly one workload")
     assert_error(recommend(client, layer=CONV, model="dqn"), 422, "exactly one workload")
