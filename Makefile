@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 CONSTRAINTS := constraints.txt
 
-.PHONY: install test test-all lint demo bench validation data train model clean
+.PHONY: install test test-all lint demo bench validation data train model v2 clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,14 @@ train: data  ## the recommender on data/base with the shipped configuration
 
 model: train  ## the shipped serving bundle (ONNX + faiss), rebuilt from scratch with fixed seeds
 	$(VENV)/bin/airchitect export --model runs/base --data data/base --out serve/bundles/default
+
+# the two public AIrchitect v2 files (MIT; a copy in ../shared/data/airchitect-v2, or point V2_DATA
+# at the release's dse_dataset/ folder)
+V2_DATA ?= ../shared/data/airchitect-v2
+
+v2: install  ## AIrchitect v2 parity: per release file, import, train on the published split, print exact ConfigID at batch 1
+	$(PY) bench/airchitect_v2.py --csv $(V2_DATA)/conv_dataset_100k.csv
+	$(PY) bench/airchitect_v2.py --csv $(V2_DATA)/gemm_dataset_100k.csv
 
 validation: install  ## the model-vs-reference table of docs/validation.md
 	$(PY) -m airchitect.cost.validation

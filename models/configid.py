@@ -30,6 +30,8 @@ from torch import nn
 from models.divisibility import ENCODINGS, divisibility_features
 
 DIM_COLUMNS: tuple[str, ...] = ("k", "c", "p", "q", "r", "s")
+#: Names of :func:`input_dims`' columns: the loop-nest dims, then the input height and width.
+INPUT_DIMS: tuple[str, ...] = (*DIM_COLUMNS, "h", "w")
 DATAFLOWS: tuple[str, ...] = ("ws", "os", "is", "rs")
 
 
@@ -39,6 +41,9 @@ class ConfigIdConfig:
 
     encoding: str = "util"
     moduli: tuple[int, ...] = tuple(range(2, 65))
+    # dims (INPUT_DIMS names) that also enter as exact-value one-hots over the values seen in
+    # training (unseen values: all zeros); lets a small dim such as r act as a category
+    exact_dims: tuple[str, ...] = ()
     hidden: int = 512
     layers: int = 3
     dropout: float = 0.0
@@ -52,6 +57,10 @@ class ConfigIdConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "moduli", tuple(int(m) for m in self.moduli))
+        object.__setattr__(self, "exact_dims", tuple(str(d) for d in self.exact_dims))
+        bad = [d for d in self.exact_dims if d not in INPUT_DIMS]
+        if bad:
+            raise ValueError(f"field 'exact_dims': unknown dim(s) {bad}; known: {INPUT_DIMS}")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"field 'encoding' must be one of {', '.join(ENCODINGS)}")
         for name in ("hidden", "layers", "epochs", "batch_size", "members"):
@@ -78,12 +87,24 @@ def input_dims(frame: pd.DataFrame) -> np.ndarray:
     return np.maximum(np.stack(cols, axis=1), 0)
 
 
-def raw_features(frame: pd.DataFrame, config: ConfigIdConfig) -> np.ndarray:
-    """Unnormalised inputs ``(n, F)``: the dims' encoding and the dataflow one-hot."""
-    feats = divisibility_features(input_dims(frame), config.encoding, config.moduli)
+def raw_features(
+    frame: pd.DataFrame, config: ConfigIdConfig, vocab: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
+    """Unnormalised inputs ``(n, F)``: the dims' encoding, the dataflow one-hot and, for
+    ``config.exact_dims``, one-hots over ``vocab`` (dim -> sorted values)."""
+    dims = input_dims(frame)
+    feats = divisibility_features(dims, config.encoding, config.moduli)
     df = frame["dataflow"].astype(str).str.lower().to_numpy()
-    onehot = np.stack([df == name for name in DATAFLOWS], axis=1).astype(np.float32)
-    return np.concatenate([feats, onehot], axis=1)
+    parts = [feats, np.stack([df == name for name in DATAFLOWS], axis=1).astype(np.float32)]
+    for name in config.exact_dims:
+        values = vocab[name]
+        x = dims[:, INPUT_DIMS.index(name)]
+        at = np.clip(np.searchsorted(values, x), 0, len(values) - 1)
+        hit = values[at] == x
+        onehot = np.zeros((len(x), len(values)), dtype=np.float32)
+        onehot[np.flatnonzero(hit), at[hit]] = 1.0
+        parts.append(onehot)
+    return np.concatenate(parts, axis=1)
 
 
 def _net(n_in: int, n_out: int, config: ConfigIdConfig) -> nn.Sequential:
@@ -116,7 +137,9 @@ class ConfigIdClassifier:
         labels), log validation accuracy after every epoch."""
         cfg = self.config
         self.classes_ = np.unique(np.asarray(labels, dtype=np.int64))
-        x = raw_features(frame, cfg)
+        dims = input_dims(frame)
+        self.vocab_ = {d: np.unique(dims[:, INPUT_DIMS.index(d)]) for d in cfg.exact_dims}
+        x = raw_features(frame, cfg, self.vocab_)
         self.mean_, self.std_ = x.mean(axis=0), x.std(axis=0) + 1e-6
         xt = torch.from_numpy(self._normalise(x))
         yt = torch.from_numpy(np.searchsorted(self.classes_, np.asarray(labels, dtype=np.int64)))
@@ -164,7 +187,7 @@ class ConfigIdClassifier:
     def predict_proba(self, frame: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
         """``(n, classes)`` probabilities (the members' mean); each row is scored on its own,
         so an answer never depends on the other rows of the batch."""
-        x = torch.from_numpy(self._normalise(raw_features(frame, self.config)))
+        x = torch.from_numpy(self._normalise(raw_features(frame, self.config, self.vocab_)))
         out = np.zeros((len(x), len(self.classes_)), dtype=np.float64)
         for net in self.nets_:
             for b in range(0, len(x), batch_size):
@@ -181,7 +204,7 @@ class ConfigIdClassifier:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         state = {"classes": self.classes_, "mean": self.mean_, "std": self.std_,
-                 "nets": [n.state_dict() for n in self.nets_]}  # fmt: skip
+                 "vocab": self.vocab_, "nets": [n.state_dict() for n in self.nets_]}  # fmt: skip
         tmp = out / "configid.pt.tmp"
         torch.save(state, tmp)
         tmp.replace(out / "configid.pt")
@@ -196,6 +219,7 @@ class ConfigIdClassifier:
         model = cls(ConfigIdConfig.from_dict(meta["config"]))
         state = torch.load(src / "configid.pt", weights_only=False)
         model.classes_, model.mean_, model.std_ = state["classes"], state["mean"], state["std"]
+        model.vocab_ = state.get("vocab", {})
         model.fit_seconds_ = meta.get("fit_seconds", 0.0)
         n_in = len(model.mean_)
         model.nets_ = []

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -377,3 +382,35 @@ def test_release_imports_and_its_test_majority_is_21_03_percent(tmp_path, name):
     shutil.copy(RELEASE / name, renamed)
     again = read_v2_csv(renamed)
     assert (published_split(again.frame["row"].to_numpy(), again.data_rows) == test).all()
+
+
+# ---- the benchmark script ------------------------------------------------------------------------
+BENCH = Path(__file__).parents[2] / "bench/airchitect_v2.py"
+TINY = ["--set", "hidden=16", "--set", "layers=1", "--set", "moduli=[2,3,4]"]
+
+
+def _bench(tmp_path: Path, *args: str) -> subprocess.Popen:
+    cmd = [sys.executable, str(BENCH), "--csv", str(CONV), "--work", str(tmp_path / "w"),
+           "--out", str(tmp_path / "r.json"), "--val-fraction", "0.2", *TINY, *args]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_bench_trains_on_the_published_split_and_scores_at_batch_1(tmp_path):
+    proc = _bench(tmp_path, "--set", "epochs=2")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["test_rows"] == published_test_count(CONV_ROWS) == 2
+    assert result["train_rows"] + result["val_rows"] == CONV_ROWS - 2
+    assert set(result["test"]) >= {"config_id_exact", "pe_major_pe_exact", "buffer_major_pe_exact"}
+    assert "random_state=0" in result["published_split"] and "| v2_conv.csv |" in out
+
+
+def test_bench_stopped_by_a_signal_says_so_and_exits_non_zero(tmp_path):
+    proc = _bench(tmp_path, "--set", "epochs=100000")
+    time.sleep(8)  # past the imports, into training
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    assert not (tmp_path / "r.json").exists()
