@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from airchitect import designs
+from airchitect import designs, limits
 from airchitect.cli import (
     AreaMm2,
     Batch,
@@ -90,6 +90,8 @@ def _phase_weights(text: str) -> tuple[float, float]:
             weights[key] = float(value)
         except ValueError:
             raise ValueError(f"--phase-weights: {key}={value!r} is not a number") from None
+        limits.check(f"{key}_weight", weights[key], limits.SHAPE[f"{key}_weight"],
+                     where="--phase-weights: ")  # fmt: skip
     return weights["prefill"], weights["decode"]
 
 

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from airchitect.cost.mapper import Objective
 from airchitect.cost.validation import EYERISS_LIKE, SCALESIM_WS32
+from airchitect.limits import COUNTS, brief, check
+from airchitect.readers import load_document
 from airchitect.space import (
     HARDWARE_KNOBS,
     Budget,
@@ -28,7 +29,6 @@ from airchitect.space import (
     DesignSpace,
     HardwareBatch,
     HardwareConfig,
-    StrictLoader,
     check_budget,
     hardware_area_mm2,
     hardware_power_mw,
@@ -96,21 +96,15 @@ def _hardware(values: dict[str, Any]) -> HardwareConfig:
 
 
 def load_design(path: Path | str) -> HardwareConfig:
-    """A design file: YAML or JSON setting exactly the seven hardware knobs."""
+    """A design file: YAML, or JSON (``.json``), setting exactly the seven hardware knobs."""
     path = Path(path)
-    try:
-        # JSON is (for these flat files) valid YAML; StrictLoader also rejects repeated keys
-        doc = yaml.load(path.read_text(), Loader=StrictLoader)  # noqa: S506 (a SafeLoader)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read design: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: invalid YAML/JSON: {exc}") from None
+    doc = load_document(path, "design")
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: expected a mapping with keys {', '.join(HARDWARE_KNOBS)}")
     unknown = sorted(str(key) for key in doc if key not in HARDWARE_KNOBS)
     if unknown:
         raise ValueError(
-            f"{path}: unknown key {unknown[0]!r}; allowed: {', '.join(HARDWARE_KNOBS)}"
+            f"{path}: unknown key {brief(unknown[0])}; allowed: {', '.join(HARDWARE_KNOBS)}"
         )
     missing = [knob for knob in HARDWARE_KNOBS if knob not in doc]
     if missing:
@@ -168,6 +162,7 @@ def budget_report(hw: HardwareConfig, budget: Budget) -> dict[str, Any]:
 
 def sample_points(space: DesignSpace, n: int, seed: int, budget: Budget) -> list[dict[str, Any]]:
     """``n`` sampled hardware points with their area, power and budget verdict."""
+    check("n", n, COUNTS["sample_n"], where="--n: ")
     batch: HardwareBatch = space.sample(n, seed)
     feasible, reason = check_budget(batch, budget)
     area, power = hardware_area_mm2(batch), hardware_power_mw(batch)
@@ -199,7 +194,7 @@ def parse_layer_spec(spec: str) -> Layer:
             raise WorkloadError(f"key {key!r} given twice")
         if key in ("name", "op"):
             values[key] = value.lower() if key == "op" else value
-        elif re.fullmatch(r"[+-]?\d+", value):
+        elif re.fullmatch(r"[+-]?\d{1,40}", value):  # more digits: far beyond any limit
             values[key] = int(value)
         else:
             raise WorkloadError(f"field {key!r} must be a positive integer, got {value!r}")

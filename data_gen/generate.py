@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from airchitect import limits
 from airchitect.cost.mapper import Objective
 from airchitect.search.base import DEFAULT_TOP_K, Task
 from airchitect.search.registry import LABELLERS, make_labeller
@@ -51,6 +52,12 @@ class GeneratorConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"field {name!r} is out of range: {getattr(self, name)!r}")
+        for name, key in (("n", "generate_n"), ("shards", "shards"), ("seed", "seed"),
+                          ("budget_evals", "budget_evals"),
+                          ("budgets_per_workload", "budgets_per_workload")):  # fmt: skip
+            limits.check(name, getattr(self, name), limits.COUNTS[key])
+        if self.shards > self.n:  # a shard per row at most: more would be written empty
+            raise ValueError(f"field 'shards' must be at most n={self.n}, got {self.shards}")
         if self.labeller not in LABELLERS:
             raise ValueError(
                 f"field 'labeller' must be one of {', '.join(LABELLERS)}, got {self.labeller!r}"

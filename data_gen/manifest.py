@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from airchitect.space.space import DesignSpace
 from data_gen.schema import SCHEMA_VERSION
 
 MANIFEST_NAME = "manifest.json"
+#: The only names a manifest may list: the writer's shard file names, with no path in them.
+SHARD_NAME = re.compile(r"shard-\d{5,}\.parquet")
 #: Fields that must agree before a generation may resume into an existing directory.
 RESUME_FIELDS: tuple[str, ...] = (
     "schema_version", "space_hash", "cost_model_version", "generator", "seeds",
@@ -82,6 +85,7 @@ class Manifest:
         for name, kind in _FIELD_TYPES.items():
             if not isinstance(data[name], kind) or isinstance(data[name], bool):
                 raise ManifestError(f"{source}: field {name!r} must be {kind.__name__}")
+        _check_shard_names(data["shards"], source)
         return cls(**data)
 
     @classmethod
@@ -118,6 +122,20 @@ class Manifest:
             if mine != theirs:
                 return _differs(name, mine, theirs)
         return None
+
+
+def _check_shard_names(shards: dict[str, Any], source: str) -> None:
+    """Shard names are plain file names inside the dataset directory (``shard-00007.parquet``):
+    a manifest naming ``../../etc/passwd`` or an absolute path must never get a file read."""
+    for name, entry in shards.items():
+        if not SHARD_NAME.fullmatch(name):
+            shown = json.dumps(name)[:80]
+            raise ManifestError(
+                f"{source}: field 'shards' names {shown}, not a shard file name like "
+                "shard-00000.parquet inside the dataset directory"
+            )
+        if not isinstance(entry, dict):
+            raise ManifestError(f"{source}: field 'shards.{name}' must be dict")
 
 
 def _differs(name: str, existing: Any, requested: Any) -> str:

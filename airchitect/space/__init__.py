@@ -8,8 +8,9 @@ from airchitect.space.budget import (
     hardware_power_mw,
 )
 from airchitect.space.hardware import HARDWARE_KNOBS, Dataflow, HardwareBatch, HardwareConfig
-from airchitect.space.schema import SpaceError, StrictLoader
+from airchitect.space.schema import SpaceError
 from airchitect.space.space import PACKAGED_SPACES, DesignSpace, Knob
+from airchitect.strict_yaml import StrictLoader
 
 __all__ = [
     "HARDWARE_KNOBS",

@@ -12,10 +12,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from airchitect import limits
+from airchitect.limits import brief
+from airchitect.readers import InputFileError, read_text
+from airchitect.readers import load_json as _load_json
+from airchitect.readers import load_yaml as _load_yaml
 from airchitect.space.hardware import HARDWARE_KNOBS, Dataflow
-from airchitect.strict_yaml import DuplicateKeyError, StrictLoader
 
 TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "description", "hardware", "mapping")
 MAPPING_KEYS: tuple[str, ...] = ("trip_options", "batch_trip_options", "pe_reuse")
@@ -30,23 +32,26 @@ class SpaceError(ValueError):
 
 
 def load_yaml(text: str, source: str = "<string>") -> Any:
-    """Parse YAML text with :class:`StrictLoader`; any YAML error becomes a :class:`SpaceError`."""
+    """Parse YAML text strictly (:mod:`airchitect.readers`); any problem is a
+    :class:`SpaceError`."""
     try:
-        return yaml.load(text, Loader=StrictLoader)  # StrictLoader is a SafeLoader
-    except DuplicateKeyError as exc:
-        raise SpaceError(f"space {source!r}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise SpaceError(f"space {source!r}: invalid YAML: {exc}") from None
+        return _load_yaml(text, f"space {source!r}")
+    except InputFileError as exc:
+        raise SpaceError(str(exc)) from None
 
 
 def load_space_file(path: str | Path) -> dict[str, Any]:
-    """Read and validate a space file; returns the content :func:`validate_space` produces."""
+    """Read and validate a space file (YAML, or JSON if ``.json``); returns the content
+    :func:`validate_space` produces."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpaceError(f"space {str(path)!r}: cannot read file: {exc.strerror}") from None
-    return validate_space(load_yaml(text, str(path)), source=str(path), default_name=path.stem)
+        source = f"space {str(path)!r}"
+        text = read_text(path, "file", source)
+        loader = _load_json if path.suffix.lower() == ".json" else _load_yaml
+        data = loader(text, source)
+    except InputFileError as exc:
+        raise SpaceError(str(exc)) from None
+    return validate_space(data, source=str(path), default_name=path.stem)
 
 
 def validate_space(data: Any, source: str = "<dict>", default_name: str = "") -> dict[str, Any]:
@@ -63,7 +68,7 @@ def validate_space(data: Any, source: str = "<dict>", default_name: str = "") ->
     description = data.get("description", "")
     for field, value in (("name", name), ("description", description)):
         if not isinstance(value, str):
-            raise SpaceError(f"{where}: {field}: must be a string, got {value!r}")
+            raise SpaceError(f"{where}: {field}: must be a string, got {brief(value)}")
     if not name.strip():
         raise SpaceError(f"{where}: name: must not be empty")
     if "hardware" not in data:
@@ -90,7 +95,15 @@ def _validate_hardware(section: Any, where: str) -> dict[str, tuple]:
             out[knob] = _dataflows(values, field)
         else:
             out[knob] = _ascending_numbers(values, field, integer=knob in INTEGER_KNOBS)
+            _within(values, knob, limits.HARDWARE[knob], field)
     return out
+
+
+def _within(values: list, name: str, bound: limits.Bound, field: str) -> None:
+    for v in values:
+        found = limits.problem(name, v, bound)
+        if found is not None:
+            raise SpaceError(f"{field}: {found}")
 
 
 def _validate_mapping(section: Any, where: str) -> dict[str, Any]:
@@ -105,13 +118,14 @@ def _validate_mapping(section: Any, where: str) -> dict[str, Any]:
             value = section[key]
             if not _is_int(value) or value < 1:
                 raise SpaceError(
-                    f"{where}: mapping.{key}: must be a positive integer, got {value!r}"
+                    f"{where}: mapping.{key}: must be a positive integer, got {brief(value)}"
                 )
             out[key] = value
     if "pe_reuse" in section:
         field = f"{where}: mapping.pe_reuse"
         values = _non_empty_list(section["pe_reuse"], field)
         out["pe_reuse"] = _ascending_numbers(values, field, integer=True)
+        _within(values, "pe_reuse", limits.PE_REUSE, field)
     return out
 
 
@@ -119,26 +133,30 @@ def _reject_unknown(section: dict, allowed: tuple[str, ...], where: str, what: s
     for key in section:
         if key not in allowed:
             raise SpaceError(
-                f"{where}: unknown {what} {key!r}; allowed {what}s: {', '.join(allowed)}"
+                f"{where}: unknown {what} {brief(key)}; allowed {what}s: {', '.join(allowed)}"
             )
 
 
 def _non_empty_list(value: Any, field: str) -> list:
     if not isinstance(value, list) or not value:
-        raise SpaceError(f"{field}: values must be a non-empty list, got {value!r}")
+        raise SpaceError(f"{field}: values must be a non-empty list, got {brief(value)}")
     return value
 
 
 def _ascending_numbers(values: list, field: str, integer: bool) -> tuple:
     for v in values:
         if integer and not (_is_int(v) and v > 0):
-            raise SpaceError(f"{field}: values must be positive integers, got {v!r} in {values}")
+            raise SpaceError(
+                f"{field}: values must be positive integers, got {brief(v)} in {brief(values)}"
+            )
         if not (_is_number(v) and v > 0 and math.isfinite(v)):
-            raise SpaceError(f"{field}: values must be positive numbers, got {v!r} in {values}")
+            raise SpaceError(
+                f"{field}: values must be positive numbers, got {brief(v)} in {brief(values)}"
+            )
     if len(set(values)) != len(values):
-        raise SpaceError(f"{field}: values must not repeat, got {values}")
+        raise SpaceError(f"{field}: values must not repeat, got {brief(values)}")
     if any(b <= a for a, b in zip(values, values[1:], strict=False)):
-        raise SpaceError(f"{field}: values must be strictly ascending, got {values}")
+        raise SpaceError(f"{field}: values must be strictly ascending, got {brief(values)}")
     return tuple(values)
 
 
@@ -147,13 +165,13 @@ def _dataflows(values: list, field: str) -> tuple[Dataflow, ...]:
     parsed: list[Dataflow] = []
     for v in values:
         if not isinstance(v, str):
-            raise SpaceError(f"{field}: values must be dataflow names ({allowed}), got {v!r}")
+            raise SpaceError(f"{field}: values must be dataflow names ({allowed}), got {brief(v)}")
         try:
             parsed.append(Dataflow.parse(v))
         except ValueError:
-            raise SpaceError(f"{field}: unknown dataflow {v!r}; allowed: {allowed}") from None
+            raise SpaceError(f"{field}: unknown dataflow {brief(v)}; allowed: {allowed}") from None
     if len(set(parsed)) != len(parsed):
-        raise SpaceError(f"{field}: values must not repeat, got {values}")
+        raise SpaceError(f"{field}: values must not repeat, got {brief(values)}")
     return tuple(parsed)
 
 

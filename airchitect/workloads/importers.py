@@ -14,9 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from airchitect.strict_yaml import StrictLoader
+from airchitect.limits import brief
+from airchitect.readers import InputFileError, load_yaml, read_text
 from airchitect.workloads.layer import (
     Layer,
     OpType,
@@ -227,11 +226,16 @@ def _parse_int(where: str, field: str, value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
+        if len(value.strip()) > 40:  # int() of thousands of digits is slow or refused outright
+            raise WorkloadError(f"{where}: field {field!r} is a {len(value.strip())}-digit "
+                                "number, far beyond its limit")  # fmt: skip
         number = int(value)
     else:
         number = 0  # neither an int nor an integer literal: report it as not positive
     if number <= 0:
-        raise WorkloadError(f"{where}: field {field!r} must be a positive integer, got {value!r}")
+        raise WorkloadError(
+            f"{where}: field {field!r} must be a positive integer, got {brief(value)}"
+        )
     return number
 
 
@@ -240,19 +244,19 @@ def _parse_op(where: str, value: Any) -> OpType:
     text = str(value).strip().lower()
     if text not in allowed:
         raise WorkloadError(
-            f"{where}: field 'op' must be one of {', '.join(allowed)}, got {value!r}"
+            f"{where}: field 'op' must be one of {', '.join(allowed)}, got {brief(value)}"
         )
     return OpType(text)
 
 
 def _row_to_layer(where: str, row: dict[str, Any]) -> Layer:
     """One table row -> Layer; ``where`` locates the row in every error message."""
-    label = "" if _blank(row.get("name")) else f" (layer {str(row['name']).strip()!r})"
+    label = "" if _blank(row.get("name")) else f" (layer {brief(str(row['name']).strip())})"
     where = where + label
-    unknown = sorted(str(key) for key in row if key not in TABLE_FIELDS)
+    unknown = sorted(str(key)[:60] for key in row if key not in TABLE_FIELDS)
     if unknown:
         raise WorkloadError(
-            f"{where}: unknown field(s) {unknown}; allowed: {', '.join(TABLE_FIELDS)}"
+            f"{where}: unknown field(s) {brief(unknown)}; allowed: {', '.join(TABLE_FIELDS)}"
         )
     missing = [f for f in _REQUIRED if _blank(row.get(f))]
     if missing:
@@ -269,11 +273,15 @@ def _row_to_layer(where: str, row: dict[str, Any]) -> Layer:
 
 
 def _read_csv(path: Path) -> tuple[list[Layer], dict[str, str]]:
-    with path.open(newline="") as fh:
+    # utf-8-sig: spreadsheet exports start with a byte-order mark, which is not part of a name
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in reader.fieldnames or []]
         if not header:
             raise WorkloadError(f"{path}: empty file, expected a header row")
+        repeated = sorted({h for h in header if header.count(h) > 1})
+        if repeated:  # DictReader would keep the last of them silently
+            raise WorkloadError(f"{path} row 1: header repeats column(s) {brief(repeated)}")
         reader.fieldnames = header
         layers = []
         for row in reader:
@@ -286,17 +294,18 @@ def _read_csv(path: Path) -> tuple[list[Layer], dict[str, str]]:
 
 def _read_yaml(path: Path) -> tuple[list[Layer], dict[str, str]]:
     try:
-        doc = yaml.load(path.read_text(), Loader=StrictLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as exc:
-        raise WorkloadError(f"{path}: invalid YAML: {exc}") from None
+        doc = load_yaml(read_text(path, "layer table"), str(path))
+    except InputFileError as exc:
+        raise WorkloadError(str(exc)) from None
     if isinstance(doc, list):
         doc = {"layers": doc}
     if not isinstance(doc, dict):
         raise WorkloadError(f"{path}: expected a list of layers or a mapping with 'layers'")
-    unknown = sorted(str(key) for key in doc if key not in _YAML_TOP_KEYS)
+    unknown = sorted(str(key)[:60] for key in doc if key not in _YAML_TOP_KEYS)
     if unknown:
         raise WorkloadError(
-            f"{path}: unknown top-level key(s) {unknown}; allowed: {', '.join(_YAML_TOP_KEYS)}"
+            f"{path}: unknown top-level key(s) {brief(unknown)}; "
+            f"allowed: {', '.join(_YAML_TOP_KEYS)}"
         )
     rows = doc.get("layers")
     if not isinstance(rows, list):
@@ -304,7 +313,7 @@ def _read_yaml(path: Path) -> tuple[list[Layer], dict[str, str]]:
     layers = []
     for i, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
-            raise WorkloadError(f"{path} entry {i}: expected a mapping, got {row!r}")
+            raise WorkloadError(f"{path} entry {i}: expected a mapping, got {brief(row)}")
         layers.append(_row_to_layer(f"{path} entry {i}", row))
     return layers, {key: str(doc[key]) for key in ("name", "family") if key in doc}
 
@@ -323,8 +332,11 @@ def load_layers_table(path: str | Path) -> Network:
         raise WorkloadError(f"{path}: unsupported extension {path.suffix!r}; use .csv, .yaml, .yml")
     try:
         layers, top = reader(path)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, csv.Error) as exc:
         raise WorkloadError(f"{path}: cannot read layer table: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise WorkloadError(f"{path}: layer table is not UTF-8 text ({exc.reason} at byte "
+                            f"{exc.start} of a chunk)") from None  # fmt: skip
     if not layers:
         raise WorkloadError(f"{path}: field 'layers' is empty")
     try:

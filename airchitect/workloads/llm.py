@@ -19,13 +19,14 @@ Assumptions, stated once here because the cost model inherits them:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from airchitect import limits
+from airchitect.readers import InputFileError, load_json, read_text
 from airchitect.workloads.layer import Layer, WorkloadError, batched_matmul, gemm
 from airchitect.workloads.network import Network
 
@@ -80,8 +81,9 @@ class LLMConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise WorkloadError(
                     f"config {self.name!r}: field {field!r} must be a non-negative integer, "
-                    f"got {value!r}"
+                    f"got {limits.brief(value)}"
                 )
+            limits.check(field, value, limits.LLM[field], WorkloadError, f"config {self.name!r}: ")
         if (experts == 0) != (top_k == 0) or top_k > experts:
             raise WorkloadError(
                 f"config {self.name!r}: field 'num_experts_per_tok'={top_k} must be in "
@@ -97,7 +99,9 @@ class LLMConfig:
         """Read a HuggingFace ``config.json`` mapping (Llama, Mistral, Qwen2, Mixtral, GPT-2,
         GPT-NeoX, Phi). ``name`` labels the config and appears in error messages."""
         if not isinstance(d, dict):
-            raise WorkloadError(f"config {name!r}: expected a mapping, got {type(d).__name__}")
+            raise WorkloadError(
+                f"config {limits.brief(name)}: expected a mapping, got {type(d).__name__}"
+            )
         model_type = str(d.get("model_type", ""))
         fields = _gpt2_fields(d, name) if model_type == "gpt2" else _hf_fields(d, name)
         return cls(
@@ -115,9 +119,9 @@ class LLMConfig:
         """Read a ``config.json`` file; the name defaults to the file's stem."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise WorkloadError(f"{path}: cannot read LLM config: {exc}") from None
+            data = load_json(read_text(path, "LLM config"), str(path))
+        except InputFileError as exc:
+            raise WorkloadError(str(exc)) from None
         try:
             return cls.from_dict(data, name=name or path.stem)
         except WorkloadError as exc:
@@ -137,8 +141,12 @@ _REQUIRED_FIELDS = (
 def _check_positive(name: str, field: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise WorkloadError(
-            f"config {name!r}: field {field!r} must be a positive integer, got {value!r}"
+            f"config {name!r}: field {field!r} must be a positive integer, "
+            f"got {limits.brief(value)}"
         )
+    bound = limits.LLM.get(field) or limits.SHAPE.get(field)
+    if bound is not None:
+        limits.check(field, value, bound, WorkloadError, f"config {name!r}: ")
 
 
 def _required_int(d: dict[str, Any], key: str, name: str) -> int:
@@ -294,6 +302,18 @@ def _decoder_layer(i: int, config: LLMConfig, *, batch: int, tokens: int, kv_len
     )  # fmt: skip
 
 
+def _check_layer_count(config: LLMConfig) -> None:
+    """Refuse a network too large to answer before spending minutes building it."""
+    block = 6 + (1 + 3 * config.num_local_experts if config.is_moe else 3)
+    count = config.num_hidden_layers * block + 1
+    if count > limits.MAX_NETWORK_LAYERS:
+        raise WorkloadError(
+            f"config {config.name!r}: num_hidden_layers={config.num_hidden_layers} with "
+            f"num_local_experts={config.num_local_experts} make {count:,} layers, more than the "
+            f"limit {limits.MAX_NETWORK_LAYERS:,}"
+        )
+
+
 def build_llm(
     config: LLMConfig,
     phase: str = "prefill",
@@ -319,6 +339,7 @@ def build_llm(
     context = seq_len if context_len is None else context_len
     _check_positive(config.name, "context_len", context)
     tokens, kv_len = (seq_len, seq_len) if phase == "prefill" else (1, context + 1)
+    _check_layer_count(config)
     layers: list[Layer] = []
     for i in range(config.num_hidden_layers):
         layers += _decoder_layer(
@@ -358,9 +379,7 @@ def build_llm_generation(
     for field, value in (("prefill", prefill), ("decode", decode)):
         _check_positive(config.name, field, value)
     for field, value in (("prefill_weight", prefill_weight), ("decode_weight", decode_weight)):
-        if not (isinstance(value, int | float) and value > 0):
-            raise WorkloadError(f"config {config.name!r}: field {field!r} must be > 0, "
-                                f"got {value!r}")  # fmt: skip
+        limits.check(field, value, limits.SHAPE[field], WorkloadError, f"config {config.name!r}: ")
     first = build_llm(config, "prefill", batch, prefill, precision_bytes=precision_bytes,
                       lm_head_last_token_only=True)  # fmt: skip
     mean_context = prefill + -(-(decode - 1) // 2)

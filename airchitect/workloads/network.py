@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from airchitect import limits
 from airchitect.workloads.layer import Layer, WorkloadError
 
 
@@ -24,14 +26,18 @@ class Network:
     def __post_init__(self) -> None:
         if not self.layers:
             raise WorkloadError(f"network {self.name!r}: field 'layers' is empty")
+        if len(self.layers) > limits.MAX_NETWORK_LAYERS:
+            raise WorkloadError(f"network {self.name!r}: {len(self.layers):,} layers, more than "
+                                f"the limit {limits.MAX_NETWORK_LAYERS:,}")  # fmt: skip
         if self.repeats and (len(self.repeats) != len(self.layers)
                              or any(not r > 0 for r in self.repeats)):  # fmt: skip
             raise WorkloadError(f"network {self.name!r}: field 'repeats' needs one positive "
                                 f"number per layer, got {self.repeats!r}")  # fmt: skip
-        names = [layer.name for layer in self.layers]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(layer.name for layer in self.layers)
+        dupes = sorted(name for name, count in counts.items() if count > 1)
         if dupes:
-            raise WorkloadError(f"network {self.name!r}: duplicate layer names {dupes}")
+            names = limits.brief(dupes)
+            raise WorkloadError(f"network {self.name!r}: duplicate layer names {names}")
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
