@@ -10,8 +10,8 @@ decoder does predict well is which *arrays* (PE rows, columns, dataflow) suit ea
 2. **Screen**: every point of those arrays (all buffer sizes and bandwidths, 960 per array in
    the default space) is scored for the whole network with the cell sweep over a coarse
    mapping space (:func:`airchitect.search.network_screen.screen_arrays`).
-3. **Settle**: the arrays of the best screened points are searched exactly, every layer at its
-   best mapping (:func:`airchitect.search.network_exact.network_optimum` restricted to
+3. **Settle**: the best screened arrays (by their best point) are searched exactly, every
+   layer at its best mapping (:func:`airchitect.search.network_exact.network_optimum` restricted to
    them), so the answer is the exact best design of those arrays; among ties, the smallest
    chip.
 
@@ -47,18 +47,22 @@ class ArrayChoice:
     pooled: int = 4  # best arrays of the MAC-pooled distribution
     per_layer: int = 1  # each distinct layer's own best arrays
     shapes_all_dataflows: int = 3  # pooled best (rows, cols) shapes tried under every dataflow
-    screened_points: int = 3  # best screened points whose arrays are then searched exactly
+    screened_arrays: int = 3  # best screened arrays (by their best point) searched exactly
     # then the array shapes one step from the best screened one (rows or columns up or down,
     # or one up and the other down: the same PEs in another aspect), same dataflow, screened
     neighbour_shapes: bool = True
 
+    @property
+    def screened_points(self) -> int:  # the name before arrays were ranked by their best point
+        return self.screened_arrays
+
     def __post_init__(self) -> None:
-        for name in ("pooled", "per_layer", "shapes_all_dataflows", "screened_points"):
+        for name in ("pooled", "per_layer", "shapes_all_dataflows", "screened_arrays"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"field {name!r} must be an integer >= 0, got {value!r}")
-        if self.screened_points < 1:
-            raise ValueError(f"field 'screened_points' must be >= 1, got {self.screened_points}")
+        if self.screened_arrays < 1:
+            raise ValueError(f"field 'screened_arrays' must be >= 1, got {self.screened_arrays}")
 
 
 def candidate_arrays(
@@ -87,17 +91,24 @@ def candidate_arrays(
     return np.array([a for a in unique if fits[a]], dtype=np.int64)
 
 
-def shape_neighbours(space: DesignSpace, array: int) -> np.ndarray:
-    """Arrays one step from ``array`` in PE rows and/or columns, with its dataflow."""
+def shape_neighbours(space: DesignSpace, array: int, iso_pe_tolerance: float = 0.25) -> np.ndarray:
+    """Arrays near ``array``, with its dataflow: one step in PE rows and/or columns, and every
+    other aspect ratio of about the same number of PEs (within ``iso_pe_tolerance``): a
+    32x8 array and a 16x16 one cost nearly the same and suit different layer shapes."""
     axes = grid_axes(space)
-    n_cols, n_flows = (len(axes.values[k]) for k in ("pe_cols", "dataflow"))
-    n_rows = len(axes.values["pe_rows"])
+    rows_v, cols_v = axes.values["pe_rows"], axes.values["pe_cols"]
+    n_cols, n_flows = len(cols_v), len(axes.values["dataflow"])
     rows, rest = divmod(array, n_cols * n_flows)
     cols, flow = divmod(rest, n_flows)
     steps = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, -1), (-1, 1))
-    out = [((rows + dr) * n_cols + cols + dc) * n_flows + flow for dr, dc in steps
-           if 0 <= rows + dr < n_rows and 0 <= cols + dc < n_cols]  # fmt: skip
-    return np.array(out, dtype=np.int64)
+    near = {(rows + dr, cols + dc) for dr, dc in steps
+            if 0 <= rows + dr < len(rows_v) and 0 <= cols + dc < n_cols}  # fmt: skip
+    pes = rows_v[rows] * cols_v[cols]
+    ratio = np.outer(rows_v, cols_v) / pes
+    near |= {(int(r), int(c)) for r, c in zip(*np.nonzero(np.abs(np.log(ratio)) <= np.log1p(
+        iso_pe_tolerance)), strict=True)}  # fmt: skip
+    near.discard((rows, cols))
+    return np.array(sorted((r * n_cols + c) * n_flows + flow for r, c in near), dtype=np.int64)
 
 
 def _best_of(flat: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,9 +139,9 @@ def instant_network_answer(
     arrays = candidate_arrays(log_probs, weights, fits, choice)
     if len(arrays) == 0:
         return None
-    k = choice.screened_points
+    k = choice.screened_arrays
     flat, scores = screen_arrays(workload, space, budget, objective, arrays, k, tech,
-                                 screen_options)  # fmt: skip
+                                 screen_options, per_array=True)  # fmt: skip
     if len(flat) == 0:
         return None
     if choice.neighbour_shapes:
@@ -139,7 +150,7 @@ def instant_network_answer(
         if len(near):
             arrays = np.concatenate([arrays, near])
             more, more_scores = screen_arrays(workload, space, budget, objective, near, k, tech,
-                                              screen_options)  # fmt: skip
+                                              screen_options, per_array=True)  # fmt: skip
             flat, scores = _best_of(np.r_[flat, more], np.r_[scores, more_scores], k)
     settled = np.unique(array_of_designs(space, flat))
     try:

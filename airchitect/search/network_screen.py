@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from airchitect.cost.mapper import MappingOptions, Objective
+from airchitect.cost.batch import LayerBatch
+from airchitect.cost.mapper import MappingOptions, Objective, mapping_candidates
+from airchitect.cost.model import l2_tiles
 from airchitect.cost.network import distinct_layers
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.base import tie_rank
-from airchitect.search.cells import grid_axes, sweep_cells
+from airchitect.search.cells import KNOB, grid_axes, sweep_cells
 from airchitect.search.network_exact import budget_mask, grid_area_mm2
 from airchitect.space.budget import Budget
 from airchitect.space.space import DesignSpace
@@ -38,21 +40,35 @@ def arrays_in_budget(space: DesignSpace, budget: Budget, tech: TechTable = DEFAU
     return fits
 
 
+def _smallest_l2_level(layer: Layer, space: DesignSpace, options: MappingOptions) -> int:
+    """The smallest L2 size (index into the space's values) any tiling of ``options`` fits."""
+    lay = LayerBatch.from_layers(layer)
+    t = l2_tiles(lay, mapping_candidates(layer, options))
+    need = float(np.min(t["w_words"] + t["i_words"] + t["o_words"])) * layer.precision_bytes
+    return int(np.searchsorted(np.asarray(space.knobs[KNOB["l2_kib"]].values) * 1024.0, need))
+
+
 def screen_arrays(
     workload: Network | Layer, space: DesignSpace, budget: Budget | None,
     objective: Objective | str, arrays: np.ndarray, k: int, tech: TechTable = DEFAULT_TECH,
-    options: MappingOptions | None = None,
+    options: MappingOptions | None = None, per_array: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """The ``k`` best in-budget points of ``arrays`` by the network objective over the mapping
     space ``options`` (the space's own by default): flat grid indices and their screened
-    scores, best first (ties to the smaller chip); fewer where fewer points fit."""
+    scores, best first (ties to the smaller chip); fewer where fewer points fit.
+    ``per_array=True`` gives the best point of each of the ``k`` best arrays instead."""
     objective = Objective.parse(objective)
     arrays = np.unique(np.asarray(arrays, dtype=np.int64))
     axes = grid_axes(space)
     distinct = distinct_layers(workload)
     latency, energy = 0.0, 0.0
     for layer, count in zip(distinct.layers, distinct.counts, strict=True):
-        lat, en = sweep_cells(layer, space, arrays, tech, options).per_point()
+        layer_options = options
+        if options is not None and _smallest_l2_level(layer, space, options) > _smallest_l2_level(
+            layer, space, space.mapping_options
+        ):  # the coarse tilings miss small L2 sizes the full space fits (huge LLM heads)
+            layer_options = space.mapping_options
+        lat, en = sweep_cells(layer, space, arrays, tech, layer_options).per_point()
         latency, energy = latency + count * lat, energy + count * en[..., None]
     if objective is Objective.LATENCY:
         score = latency
@@ -63,6 +79,10 @@ def screen_arrays(
     points = axes.points_of(arrays)
     score = np.where(budget_mask(space, budget or Budget(), tech)[points], score.reshape(-1),
                      np.inf)  # fmt: skip
+    if per_array:  # keep each array's best point only
+        per = score.reshape(len(arrays), -1)
+        best = per.argmin(axis=1) + np.arange(len(arrays)) * per.shape[1]
+        points, score = points[best], score[best]
     finite = np.flatnonzero(np.isfinite(score))
     if len(finite) > k:
         kth = np.partition(score[finite], k - 1)[k - 1]

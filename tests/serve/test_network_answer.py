@@ -86,8 +86,8 @@ def test_shape_neighbours_are_one_step_away_with_the_same_dataflow(service) -> N
 
 
 def test_array_choice_rejects_bad_settings() -> None:
-    with pytest.raises(ValueError, match="screened_points"):
-        ArrayChoice(screened_points=0)
+    with pytest.raises(ValueError, match="screened_arrays"):
+        ArrayChoice(screened_arrays=0)
     with pytest.raises(ValueError, match="pooled"):
         ArrayChoice(pooled=-1)
     with pytest.raises(ValueError, match="time_budget_s"):
