@@ -422,9 +422,28 @@ def _print_network(network: Network, json_out: bool) -> None:
     _console().print(table)
 
 
-def main() -> None:
-    """Console-script entry point (``airchitect``) and ``python -m airchitect``."""
-    app(prog_name="airchitect")
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``airchitect``) and ``python -m airchitect``.
+
+    A last guard: an exception no command turned into an ``error:`` line (a bug, or input no
+    check foresaw) prints one line and exit code 1, not a traceback; ``--debug`` anywhere on
+    the command line (or ``AIRCHITECT_DEBUG=1``) shows the traceback instead.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("AIRCHITECT_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="airchitect")
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # not SystemExit: Typer's own exits and usage errors pass
+        if debug:
+            raise
+        text = " ".join(str(exc).split())[:300] or "(no message)"
+        typer.echo(f"error: unexpected {type(exc).__name__}: {text} "
+                   "(run again with --debug for the traceback)", err=True)  # fmt: skip
+        sys.exit(1)
 
 
 # The dataset and model commands live in their own modules; importing registers them on ``app``.

@@ -187,9 +187,9 @@ def parse_layer_spec(spec: str) -> Layer:
     for item in filter(None, (part.strip() for part in spec.split(","))):
         key, sep, value = (part.strip() for part in item.partition("="))
         if not sep or not key or not value:
-            raise WorkloadError(f"expected key=value, got {item!r}")
+            raise WorkloadError(f"expected key=value, got {brief(item)}")
         if key not in LAYER_KEYS:
-            raise WorkloadError(f"unknown key {key!r}; allowed: {', '.join(LAYER_KEYS)}")
+            raise WorkloadError(f"unknown key {brief(key)}; allowed: {', '.join(LAYER_KEYS)}")
         if key in values:
             raise WorkloadError(f"key {key!r} given twice")
         if key in ("name", "op"):
@@ -197,10 +197,10 @@ def parse_layer_spec(spec: str) -> Layer:
         elif re.fullmatch(r"[+-]?\d{1,40}", value):  # more digits: far beyond any limit
             values[key] = int(value)
         else:
-            raise WorkloadError(f"field {key!r} must be a positive integer, got {value!r}")
+            raise WorkloadError(f"field {key!r} must be a positive integer, got {brief(value)}")
     missing = [key for key in ("k", "c") if key not in values]
     if missing:
-        raise WorkloadError(f"missing required key {missing[0]!r} in {spec!r}")
+        raise WorkloadError(f"missing required key {missing[0]!r} in {brief(spec)}")
     values.setdefault("name", "layer")
     values.setdefault("n", 1)
     return Layer(**values)
