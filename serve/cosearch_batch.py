@@ -77,10 +77,11 @@ class SweepCache:
     def _layer(self, layer, arrays: np.ndarray, service) -> tuple[np.ndarray, np.ndarray]:
         shape = dataclasses.replace(layer, name="")  # the key distinct_layers merges by
         missing = [int(a) for a in arrays if (shape, int(a)) not in self._entries]
+        if missing and len(self._entries) + len(missing) > self.max_entries:
+            self._entries.clear()  # full: start again (this layer's arrays all swept anew)
+            missing = [int(a) for a in arrays]
         self.hits += len(arrays) - len(missing)
         if missing:
-            if len(self._entries) + len(missing) > self.max_entries:
-                self._entries.clear()
             sweep = sweep_cells(layer, service.space, np.array(missing, dtype=np.int64),
                                 service.tech, self.options)  # fmt: skip
             lat, en = sweep.per_point()

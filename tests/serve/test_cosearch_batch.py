@@ -30,3 +30,12 @@ def test_other_settings_and_single_layers_go_to_the_service(service) -> None:
     net = mobilenet_v2_scaled(0.35, 96)
     refined = batch.recommend(net, Budget(area_mm2=20.0), "latency", Settings(refine=2))
     assert refined.refinement is not None and batch.screen.sweeps == 0
+
+
+def test_a_full_cache_starts_again_and_answers_the_same(service) -> None:
+    batch = BatchRecommender(service)
+    batch.screen.max_entries = batch.full.max_entries = 5  # fewer than one network needs
+    net, budget = mobilenet_v2_scaled(0.35, 96), Budget(area_mm2=20.0)
+    for objective in ("latency", "energy"):
+        want = service.recommend(net, budget, objective)
+        assert batch.recommend(net, budget, objective).hw_index == want.hw_index
