@@ -47,6 +47,7 @@ from airchitect.cli import (
     app,
 )
 from airchitect.designs import flag
+from airchitect.plot_paths import check_plot_path
 from airchitect.workloads import Network, build_llm_generation, load_llm_config
 
 BundleOpt = Annotated[
@@ -141,6 +142,12 @@ def recommend(
     show_neighbours: Annotated[
         bool, typer.Option("--neighbours", help="List the nearest training workloads.")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Write roofline, latency/energy split and what-if (.png/.svg)."
+        ),
+    ] = None,
     bundle: BundleOpt = None,
     top: TopOpt = None,
     json_out: JsonOut = False,
@@ -154,6 +161,8 @@ def recommend(
 
     goal = designs.parse_objective(objective)
     budget = designs.make_budget(area_mm2, power_mw)
+    if plot is not None:
+        check_plot_path(plot)
     network = _workload(model, layer, onnx, layers, llm_config, batch, seq_len, phase,
                         context_len, prefill, decode, phase_weights)  # fmt: skip
     service = _load_service(bundle)
@@ -163,6 +172,8 @@ def recommend(
         result = service.recommend(network, budget, goal, settings, progress)
     report = designs.budget_report(result.cost.hardware, budget)
     phases = _phase_totals(result.cost)
+    if plot is not None:
+        _plot(result, service, budget, plot)
     if json_out:
         _print_json(result.to_dict() | {"budget_report": report, "phases": phases})
         return
@@ -174,6 +185,14 @@ def recommend(
     if explain:
         console.print(_what_if_table(result))
     console.print(_provenance_panel(result, show_neighbours))
+
+
+def _plot(result, service, budget, path: Path) -> None:
+    from airchitect.plots import plot_design  # matplotlib only when a plot is asked for
+    from airchitect.search.analysis import analyse
+
+    plot_design(result.cost, analyse(result.cost, service.space, budget, service.tech), path)
+    typer.echo(f"plot written to {path}", err=True)
 
 
 @contextmanager

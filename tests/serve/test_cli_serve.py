@@ -48,6 +48,15 @@ def test_recommend_explains_why_and_lists_neighbours_only_when_asked(bundle_dir:
     assert "what if" in full.output and "similarity" in full.output
 
 
+def test_recommend_writes_a_plot(bundle_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "dqn.png"
+    result = recommend(bundle_dir, "--model", "dqn", "--area-mm2", "20", "--plot", str(path))
+    assert result.exit_code == 0, result.output
+    assert path.stat().st_size > 10_000
+    bad = recommend(bundle_dir, "--model", "dqn", "--plot", str(tmp_path / "dqn.gif"))
+    assert bad.exit_code == 2 and "--plot" in bad.output
+
+
 def test_recommend_one_layer_prints_tables(bundle_dir: Path) -> None:
     result = recommend(bundle_dir, "--layer", "k=64,c=32,p=28,q=28,r=3,s=3", "--refine", "5")
     assert result.exit_code == 0, result.output
