@@ -48,6 +48,7 @@ from airchitect.cli import (
 )
 from airchitect.designs import flag
 from airchitect.plot_paths import check_plot_path
+from airchitect.search.pareto import RESOURCES, pareto_front
 from airchitect.workloads import Network, build_llm_generation, load_llm_config
 
 BundleOpt = Annotated[
@@ -276,6 +277,72 @@ def _provenance_panel(result, show_neighbours: bool = False) -> Panel:
         lines.append(f"near {n['model']}/{n['layer_name']} ({n['family']}, {n['objective']}): "
                      f"similarity {n['similarity']:.3f}")  # fmt: skip
     return Panel("\n".join(lines), title="why this design", expand=False)
+
+
+@app.command()
+@_user_errors
+def pareto(
+    model: Model = None,
+    layer: LayerOpt = None,
+    onnx: OnnxOpt = None,
+    layers: LayersOpt = None,
+    llm_config: LLMConfigOpt = None,
+    batch: Batch = None,
+    seq_len: SeqLen = None,
+    objective: ObjectiveOpt = "edp",
+    resource: Annotated[str, typer.Option(help="Front axis: area or power.")] = "area",
+    area_mm2: AreaMm2 = None,
+    power_mw: PowerMw = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write the front (.png/.svg).")
+    ] = None,
+    bundle: BundleOpt = None,
+    json_out: JsonOut = False,
+) -> None:
+    """The area (or power) vs objective Pareto front of a workload over the whole grid, with
+    the recommended design under the budget marked."""
+    goal = designs.parse_objective(objective)
+    budget = designs.make_budget(area_mm2, power_mw)
+    if resource not in RESOURCES:
+        raise ValueError(f"--resource: {resource!r} is not one of {', '.join(RESOURCES)}")
+    if plot is not None:
+        check_plot_path(plot)
+    network = designs.load_workload(model, layer, onnx, layers, llm_config, batch=batch,
+                                    seq_len=seq_len)  # fmt: skip
+    service = _load_service(bundle)
+    with _sweep_progress(True) as progress:
+        front = pareto_front(network, service.space, goal, resource, service.tech, progress)
+    rec = service.recommend(network, budget, goal)
+    field = "area_mm2" if resource == "area" else "power_mw"
+    marked = (rec.cost.total[field], rec.score, f"recommended ({rec.cost.total[field]:.1f})")
+    if plot is not None:
+        from airchitect.plots import plot_front  # matplotlib only when a plot is asked for
+
+        limit = budget.area_mm2 if resource == "area" else budget.power_mw
+        plot_front(front, plot, marked, limit)
+        typer.echo(f"plot written to {plot}", err=True)
+    rows = [{"hw_index": int(i), resource: float(r), goal.value: float(v),
+             "hardware": service.space.decode(service.space.unflat_index(int(i))).to_dict()}
+            for i, r, v in zip(front.hw_index, front.resource_values, front.objective_values,
+                               strict=True)]  # fmt: skip
+    if json_out:
+        _print_json({"objective": goal.value, "resource": resource, "front": rows,
+                     "recommended": {"hw_index": rec.hw_index, resource: marked[0],
+                                     goal.value: rec.score}})  # fmt: skip
+        return
+    table = Table(title=f"{resource} vs {goal.value} front: {len(rows)} designs "
+                  f"(every {max(len(rows) // 20, 1)}th shown)")  # fmt: skip
+    for header in (resource, goal.value, "design"):
+        table.add_column(header, justify="left" if header == "design" else "right")
+    for row in rows[:: max(len(rows) // 20, 1)]:
+        hw = row["hardware"]
+        table.add_row(f"{row[resource]:.2f}", f"{row[goal.value]:.4g}",
+                      f"{hw['pe_rows']}x{hw['pe_cols']} {hw['dataflow']}, L1 {hw['l1_bytes']} B, "
+                      f"L2 {hw['l2_kib']:g} KiB")  # fmt: skip
+    console = _console()
+    console.print(table)
+    console.print(f"recommended under the budget: {resource} {marked[0]:.2f}, "
+                  f"{goal.value} {rec.score:.4g}")  # fmt: skip
 
 
 @app.command()

@@ -125,3 +125,33 @@ def _tornado(ax, analysis: Analysis) -> None:
     ax.set_xlabel(f"{analysis.objective} change (%); hatched: over the budget")
     ax.set_title("what if each knob moves one step")
     ax.tick_params(axis="y", labelsize=7)
+
+
+def plot_front(front, path: Path, marked=None, limit: float | None = None) -> Path:
+    """The resource vs objective front (a :class:`airchitect.search.pareto.ParetoFront`),
+    with ``marked`` = (resource value, objective value, label) drawn as a star and the budget
+    ``limit`` as a vertical line."""
+    path = check_plot_path(path)
+    units = {"area": "area (mm²)", "power": "power (mW)"}
+    objective_units = {"latency": "latency (cycles)", "energy": "energy (pJ)", "edp": "EDP (pJ·s)"}
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.step(front.resource_values, front.objective_values, where="post", color="tab:blue",
+            marker="o", ms=3, label=f"Pareto front ({len(front.hw_index)} designs)")  # fmt: skip
+    if limit is not None:
+        ax.axvline(limit, color="k", ls=":", label=f"budget {limit:g}")
+    if marked is not None:
+        ax.scatter([marked[0]], [marked[1]], marker="*", s=250, color="tab:red", zorder=3,
+                   label=marked[2])  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(units[front.resource])
+    ax.set_ylabel(objective_units[front.objective])
+    ax.set_title(f"{front.resource} vs {front.objective} over the grid "
+                 f"({front.points_scored:,} designs with a valid mapping)")  # fmt: skip
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

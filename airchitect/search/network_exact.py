@@ -117,6 +117,11 @@ def grid_area_mm2(space: DesignSpace, tech: TechTable = DEFAULT_TECH) -> np.ndar
     return _grid(space, tech).area_mm2
 
 
+def grid_power_mw(space: DesignSpace, tech: TechTable = DEFAULT_TECH) -> np.ndarray:
+    """Power of every grid point (flat order), cached per space and tech."""
+    return _grid(space, tech).power_mw
+
+
 def budget_mask(space: DesignSpace, budget: Budget, tech: TechTable = DEFAULT_TECH) -> np.ndarray:
     """Which grid points (flat order) fit ``budget``."""
     g = _grid(space, tech)

@@ -57,6 +57,19 @@ def test_recommend_writes_a_plot(bundle_dir: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "--plot" in bad.output
 
 
+def test_pareto_prints_the_front_and_marks_the_recommendation(bundle_dir, tmp_path) -> None:
+    args = ["pareto", "--bundle", str(bundle_dir), "--model", "dqn", "--objective", "latency"]
+    result = runner.invoke(app, [*args, "--area-mm2", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    areas = [row["area"] for row in out["front"]]
+    assert areas == sorted(areas) and out["recommended"]["area"] <= 20
+    plot = runner.invoke(app, [*args, "--plot", str(tmp_path / "front.svg")])
+    assert plot.exit_code == 0 and (tmp_path / "front.svg").is_file()
+    bad = runner.invoke(app, [*args, "--resource", "volume"])
+    assert bad.exit_code == 2 and "--resource" in bad.output
+
+
 def test_recommend_one_layer_prints_tables(bundle_dir: Path) -> None:
     result = recommend(bundle_dir, "--layer", "k=64,c=32,p=28,q=28,r=3,s=3", "--refine", "5")
     assert result.exit_code == 0, result.output
