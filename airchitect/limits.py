@@ -84,6 +84,8 @@ LLM: dict[str, Bound] = {
     "head_dim": Bound(1, 1 << 16),
     "num_local_experts": Bound(0, 1024),
     "num_experts_per_tok": Bound(0, 1024),
+    "moe_intermediate_size": Bound(0, 1 << 22),
+    "shared_expert_intermediate_size": Bound(0, 1 << 24),
 }
 #: Workload shape arguments (zoo builders, LLM phases and generations).
 SHAPE: dict[str, Bound] = {

@@ -9,8 +9,11 @@ Assumptions, stated once here because the cost model inherits them:
 - ``tokens`` is ``seq_len`` in prefill and 1 in decode; the key/value length is ``seq_len`` in
   prefill (causal masking is ignored: the dense product is what a GEMM engine computes) and
   ``context_len + 1`` in decode (the cached tokens plus the new one).
-- Mixture-of-experts routing is assumed uniform: each expert receives
-  ``ceil(batch * tokens * top_k / num_experts)`` tokens, and every expert appears as its own GEMMs.
+- Mixture of experts: each of the ``batch * tokens`` tokens goes to ``top_k`` experts. With at
+  least as many assignments as experts, routing is assumed uniform: every expert appears as its
+  own GEMMs on ``ceil(batch * tokens * top_k / num_experts)`` rows. With fewer (small-batch
+  decode) only ``top_k`` experts run, each on all the tokens. A shared expert (Qwen-MoE,
+  DeepSeek-MoE) is one more MLP on every token.
 - The LM head produces logits for every token by default (what a plain forward pass and training
   compute); ``lm_head_last_token_only=True`` models generation, which needs only the last token.
 - Embedding lookups, norms, rotary embeddings, softmax and activations carry no MACs here.
@@ -20,181 +23,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from airchitect import limits
-from airchitect.readers import InputFileError, load_json, read_text
 from airchitect.workloads.layer import Layer, WorkloadError, batched_matmul, gemm
+from airchitect.workloads.llm_config import MODEL_TYPES, LLMConfig, _check_positive
 from airchitect.workloads.network import Network
 
-#: ``model_type`` values whose MLP is gated (SwiGLU: gate, up and down projections).
-_GATED_TYPES = frozenset({"llama", "mistral", "qwen2", "mixtral"})
-#: ``model_type`` values with a plain two-matrix MLP, whatever their activation is called.
-_PLAIN_TYPES = frozenset({"gpt2", "gpt_neox", "phi"})
+__all__ = [
+    "MODEL_TYPES", "LLMConfig", "attention_layers", "build_llm", "build_llm_generation",
+    "expert_rows", "list_llm_configs", "load_llm_config", "mlp_layers",
+]  # fmt: skip
+
 _PHASES = ("prefill", "decode")
-
-
-@dataclass(frozen=True)
-class LLMConfig:
-    """The shape-relevant part of a decoder-only transformer's configuration.
-
-    ``head_dim`` of 0 means ``hidden_size // num_attention_heads`` (filled in on construction).
-    """
-
-    hidden_size: int
-    num_attention_heads: int
-    num_key_value_heads: int
-    intermediate_size: int
-    num_hidden_layers: int
-    vocab_size: int
-    gated_mlp: bool
-    num_local_experts: int = 0
-    num_experts_per_tok: int = 0
-    name: str = "llm"
-    family: str = "llm"
-    head_dim: int = 0
-
-    def __post_init__(self) -> None:
-        for field in _REQUIRED_FIELDS:
-            _check_positive(self.name, field, getattr(self, field))
-        if self.head_dim == 0:
-            if self.hidden_size % self.num_attention_heads:
-                raise WorkloadError(
-                    f"config {self.name!r}: field 'hidden_size'={self.hidden_size} is not "
-                    f"divisible by num_attention_heads={self.num_attention_heads}"
-                )
-            object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
-        _check_positive(self.name, "head_dim", self.head_dim)
-        if self.num_attention_heads % self.num_key_value_heads:
-            raise WorkloadError(
-                f"config {self.name!r}: field 'num_attention_heads'={self.num_attention_heads} "
-                f"is not divisible by num_key_value_heads={self.num_key_value_heads}"
-            )
-        self._check_experts()
-
-    def _check_experts(self) -> None:
-        experts, top_k = self.num_local_experts, self.num_experts_per_tok
-        for field, value in (("num_local_experts", experts), ("num_experts_per_tok", top_k)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise WorkloadError(
-                    f"config {self.name!r}: field {field!r} must be a non-negative integer, "
-                    f"got {limits.brief(value)}"
-                )
-            limits.check(field, value, limits.LLM[field], WorkloadError, f"config {self.name!r}: ")
-        if (experts == 0) != (top_k == 0) or top_k > experts:
-            raise WorkloadError(
-                f"config {self.name!r}: field 'num_experts_per_tok'={top_k} must be in "
-                f"1..num_local_experts={experts} for a mixture of experts, or both must be 0"
-            )
-
-    @property
-    def is_moe(self) -> bool:
-        return self.num_local_experts > 0
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], name: str = "llm") -> LLMConfig:
-        """Read a HuggingFace ``config.json`` mapping (Llama, Mistral, Qwen2, Mixtral, GPT-2,
-        GPT-NeoX, Phi). ``name`` labels the config and appears in error messages."""
-        if not isinstance(d, dict):
-            raise WorkloadError(
-                f"config {limits.brief(name)}: expected a mapping, got {type(d).__name__}"
-            )
-        model_type = str(d.get("model_type", ""))
-        fields = _gpt2_fields(d, name) if model_type == "gpt2" else _hf_fields(d, name)
-        return cls(
-            **fields,
-            gated_mlp=_is_gated(d, model_type),
-            num_local_experts=_optional_int(d, "num_local_experts"),
-            num_experts_per_tok=_optional_int(d, "num_experts_per_tok"),
-            name=name,
-            family=str(d.get("family") or d.get("model_type") or "llm"),
-            head_dim=_optional_int(d, "head_dim"),
-        )
-
-    @classmethod
-    def from_json(cls, path: str | Path, name: str | None = None) -> LLMConfig:
-        """Read a ``config.json`` file; the name defaults to the file's stem."""
-        path = Path(path)
-        try:
-            data = load_json(read_text(path, "LLM config"), str(path))
-        except InputFileError as exc:
-            raise WorkloadError(str(exc)) from None
-        try:
-            return cls.from_dict(data, name=name or path.stem)
-        except WorkloadError as exc:
-            raise WorkloadError(f"{path}: {exc}") from None
-
-
-_REQUIRED_FIELDS = (
-    "hidden_size",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "intermediate_size",
-    "num_hidden_layers",
-    "vocab_size",
-)
-
-
-def _check_positive(name: str, field: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise WorkloadError(
-            f"config {name!r}: field {field!r} must be a positive integer, "
-            f"got {limits.brief(value)}"
-        )
-    bound = limits.LLM.get(field) or limits.SHAPE.get(field)
-    if bound is not None:
-        limits.check(field, value, bound, WorkloadError, f"config {name!r}: ")
-
-
-def _required_int(d: dict[str, Any], key: str, name: str) -> int:
-    if d.get(key) is None:
-        raise WorkloadError(f"config {name!r}: missing required field {key!r}")
-    _check_positive(name, key, d[key])
-    return d[key]
-
-
-def _optional_int(d: dict[str, Any], key: str, default: int = 0) -> int:
-    """HF configs write ``null`` for "use the default", so None counts as absent."""
-    value = d.get(key)
-    return default if value is None else value
-
-
-def _hf_fields(d: dict[str, Any], name: str) -> dict[str, int]:
-    """Llama/Mistral/Qwen2/Mixtral/GPT-NeoX/Phi spelling of the shape fields."""
-    out = {
-        key: _required_int(d, key, name) for key in _REQUIRED_FIELDS if key != "num_key_value_heads"
-    }
-    out["num_key_value_heads"] = _optional_int(
-        d, "num_key_value_heads", default=out["num_attention_heads"]
-    )
-    return out
-
-
-def _gpt2_fields(d: dict[str, Any], name: str) -> dict[str, int]:
-    """GPT-2 spells the fields ``n_embd``/``n_head``/``n_layer``; ``n_inner`` null means 4x."""
-    hidden = _required_int(d, "n_embd", name)
-    heads = _required_int(d, "n_head", name)
-    return {
-        "hidden_size": hidden,
-        "num_attention_heads": heads,
-        "num_key_value_heads": heads,
-        "intermediate_size": _optional_int(d, "n_inner", default=4 * hidden),
-        "num_hidden_layers": _required_int(d, "n_layer", name),
-        "vocab_size": _required_int(d, "vocab_size", name),
-    }
-
-
-def _is_gated(d: dict[str, Any], model_type: str) -> bool:
-    if "gated_mlp" in d:  # explicit override, for configs of model types not listed here
-        return bool(d["gated_mlp"])
-    if model_type in _GATED_TYPES:
-        return True
-    if model_type in _PLAIN_TYPES:
-        return False
-    return d.get("hidden_act") == "silu"
 
 
 # -- shipped configs -------------------------------------------------------------------------------
@@ -274,16 +116,38 @@ def mlp_layers(
     return [*ups, down]
 
 
+def expert_rows(tokens: int, experts: int, top_k: int) -> tuple[int, int]:
+    """``(active experts, rows each)`` when ``tokens`` tokens each go to ``top_k`` of ``experts``.
+
+    With at least one assignment per expert (``tokens * top_k >= experts``) routing is taken as
+    uniform: every expert runs ``ceil(tokens * top_k / experts)`` rows. With fewer, only
+    ``top_k`` experts run, on the actual tokens (batch-1 decode: ``top_k`` one-row GEMMs).
+    """
+    if tokens * top_k >= experts:
+        return experts, math.ceil(tokens * top_k / experts)
+    return top_k, tokens
+
+
 def _moe_layers(prefix: str, config: LLMConfig, rows: int, pb: int) -> list[Layer]:
-    """Router plus every expert's gated MLP on its (uniformly routed) share of the tokens."""
-    experts = config.num_local_experts
-    routed = math.ceil(rows * config.num_experts_per_tok / experts)
-    layers = [gemm(f"{prefix}.router", m=rows, k=config.hidden_size, n=experts, precision_bytes=pb)]
-    for e in range(experts):
+    """Router, the routed experts' MLPs on their share of the tokens, and the shared expert."""
+    hidden, experts = config.hidden_size, config.num_local_experts
+    active, routed = expert_rows(rows, experts, config.num_experts_per_tok)
+    layers = [gemm(f"{prefix}.router", m=rows, k=hidden, n=experts, precision_bytes=pb)]
+    for e in range(active):
         layers += mlp_layers(
-            f"{prefix}.experts.{e}", rows=routed, hidden=config.hidden_size,
-            inner=config.intermediate_size, gated=config.gated_mlp, precision_bytes=pb,
+            f"{prefix}.experts.{e}", rows=routed, hidden=hidden,
+            inner=config.moe_intermediate_size, gated=config.gated_mlp, precision_bytes=pb,
         )  # fmt: skip
+    if config.shared_expert_intermediate_size:
+        layers += mlp_layers(
+            f"{prefix}.shared_expert", rows=rows, hidden=hidden,
+            inner=config.shared_expert_intermediate_size, gated=config.gated_mlp,
+            precision_bytes=pb,
+        )  # fmt: skip
+    if config.shared_expert_gate:
+        layers.append(
+            gemm(f"{prefix}.shared_expert_gate", m=rows, k=hidden, n=1, precision_bytes=pb)
+        )
     return layers
 
 
@@ -294,7 +158,7 @@ def _decoder_layer(i: int, config: LLMConfig, *, batch: int, tokens: int, kv_len
         hidden=config.hidden_size, heads=config.num_attention_heads,
         kv_heads=config.num_key_value_heads, head_dim=config.head_dim, precision_bytes=pb,
     )  # fmt: skip
-    if config.is_moe:
+    if config.is_sparse_layer(i):
         return layers + _moe_layers(f"layers.{i}.block_sparse_moe", config, rows, pb)
     return layers + mlp_layers(
         f"layers.{i}.mlp", rows=rows, hidden=config.hidden_size,
@@ -304,8 +168,10 @@ def _decoder_layer(i: int, config: LLMConfig, *, batch: int, tokens: int, kv_len
 
 def _check_layer_count(config: LLMConfig) -> None:
     """Refuse a network too large to answer before spending minutes building it."""
-    block = 6 + (1 + 3 * config.num_local_experts if config.is_moe else 3)
-    count = config.num_hidden_layers * block + 1
+    shared = (3 if config.shared_expert_intermediate_size else 0) + config.shared_expert_gate
+    sparse = 1 + 3 * config.num_local_experts + shared
+    dense = len(config.dense_layers) if config.is_moe else config.num_hidden_layers
+    count = (config.num_hidden_layers - dense) * (6 + sparse) + dense * 9 + 1
     if count > limits.MAX_NETWORK_LAYERS:
         raise WorkloadError(
             f"config {config.name!r}: num_hidden_layers={config.num_hidden_layers} with "

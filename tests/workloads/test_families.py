@@ -221,19 +221,33 @@ _BENCH_NETWORKS = Path(__file__).resolve().parents[2] / "bench" / "networks"
 
 
 @pytest.mark.parametrize(
-    ("file", "hidden", "layers", "inner", "experts", "top_k"),
-    [("phi-3-mini.json", 3072, 32, 8192, 0, 0), ("qwen1.5-moe-a2.7b.json", 2048, 24, 1408, 60, 4)],
+    ("file", "hidden", "layers", "inner", "experts", "top_k", "expert_inner", "shared"),
+    [
+        ("phi-3-mini.json", 3072, 32, 8192, 0, 0, 8192, 0),
+        ("qwen1.5-moe-a2.7b.json", 2048, 24, 5632, 60, 4, 1408, 5632),
+    ],
 )
-def test_bench_llm_configs_load_and_build(file, hidden, layers, inner, experts, top_k):
+def test_bench_llm_configs_load_and_build(
+    file, hidden, layers, inner, experts, top_k, expert_inner, shared
+):
     config = load_llm_config(_BENCH_NETWORKS / file)
     assert (config.hidden_size, config.num_hidden_layers) == (hidden, layers)
     assert (config.intermediate_size, config.gated_mlp) == (inner, True)
     assert (config.num_local_experts, config.num_experts_per_tok) == (experts, top_k)
+    assert (config.moe_intermediate_size, config.shared_expert_intermediate_size) == (
+        expert_inner,
+        shared,
+    )
     assert build_llm_generation(config, prefill=64, decode=8).macs > 0
-    # per token: Q, K, V, O (no GQA in either), the router, top_k (or one) gated MLPs of 3
-    # matrices; 960 tokens route evenly over 60 experts, so the MoE count is exact
+    # per token: Q, K, V, O (no GQA in either); dense: one gated MLP of 3 matrices; MoE: the
+    # router, top_k expert MLPs, the shared expert and its one-column gate. 960 tokens route
+    # evenly over 60 experts, so the MoE count is exact
     tokens = 960
-    per_token = 4 * hidden**2 + hidden * experts + max(top_k, 1) * 3 * hidden * inner
+    if experts:
+        mlp = hidden * experts + top_k * 3 * hidden * expert_inner + 3 * hidden * shared + hidden
+    else:
+        mlp = 3 * hidden * inner
+    per_token = 4 * hidden**2 + mlp
     expected = layers * (tokens * per_token + 2 * tokens**2 * hidden) + hidden * config.vocab_size
     prefill = build_llm(config, "prefill", 1, tokens, lm_head_last_token_only=True)
     assert prefill.macs == expected

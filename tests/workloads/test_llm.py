@@ -93,7 +93,9 @@ def test_mixtral_moe_uniform_routing():
         assert (gate.p, gate.c, gate.k) == (routed, 4096, 14336)
     assert len(net) == 32 * (6 + 1 + 8 * 3) + 1
     decode = build_llm(config, "decode", batch=1, seq_len=50)
-    assert _layer(decode, "layers.0.block_sparse_moe.experts.7.up_proj").p == 1  # ceil(2/8)
+    # one token to 2 of the 8 experts: two one-row expert MLPs, not eight
+    assert _layer(decode, "layers.0.block_sparse_moe.experts.1.up_proj").p == 1
+    assert not any(".experts.2." in layer.name for layer in decode.layers)
 
 
 def test_from_dict_gpt2_spelling_and_defaults():
@@ -105,13 +107,38 @@ def test_from_dict_gpt2_spelling_and_defaults():
     assert not config.gated_mlp
 
 
-def test_from_dict_gated_by_activation_and_null_kv_heads():
+def test_from_dict_gated_by_model_type_or_explicit_flag_and_null_kv_heads():
     base = {"hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128,
             "num_hidden_layers": 1, "vocab_size": 10, "num_key_value_heads": None}  # fmt: skip
-    assert LLMConfig.from_dict({**base, "model_type": "other", "hidden_act": "silu"}).gated_mlp
-    plain = LLMConfig.from_dict({**base, "model_type": "other", "hidden_act": "gelu"})
+    # Phi-3 writes no hidden_act that says "gated", its model type does
+    assert LLMConfig.from_dict({**base, "model_type": "phi3"}).gated_mlp
+    for model_type in ("gemma", "gemma2", "qwen2", "mistral"):
+        assert LLMConfig.from_dict({**base, "model_type": model_type}).gated_mlp
+    assert not LLMConfig.from_dict({**base, "model_type": "gpt_neox"}).gated_mlp
+    assert LLMConfig.from_dict({**base, "model_type": "other", "gated_mlp": True}).gated_mlp
+    plain = LLMConfig.from_dict({**base, "model_type": "other", "gated_mlp": False})
     assert not plain.gated_mlp
     assert plain.num_key_value_heads == 4
+
+
+@pytest.mark.parametrize(
+    ("model_type", "words"),
+    [
+        ("other", ["unsupported model_type 'other'", "not known", "phi3", "gated_mlp"]),
+        ("", ["unsupported model_type ''"]),
+        ("deepseek_v2", ["'deepseek_v2'", "latent attention"]),
+    ],
+)
+def test_unknown_model_types_are_refused_not_guessed(model_type, words):
+    d = {"model_type": model_type, "hidden_act": "silu", "hidden_size": 64,
+         "num_attention_heads": 4, "intermediate_size": 128, "num_hidden_layers": 1,
+         "vocab_size": 10}  # fmt: skip
+    with pytest.raises(WorkloadError) as info:
+        LLMConfig.from_dict(d, name="x")
+    for word in words:
+        assert word in str(info.value)
+    with pytest.raises(WorkloadError, match="'gated_mlp' must be true or false"):
+        LLMConfig.from_dict({**d, "gated_mlp": "yes"}, name="x")
 
 
 @pytest.mark.parametrize(
@@ -292,3 +319,106 @@ def test_moe_decode_shapes_by_hand():
     # 6 tokens x top-2 = 12 assignments over 4 experts: exactly 3 each
     assert _gemm_dims(_layer(net, f"{moe}.experts.3.down_proj")) == (3, 512, 256)
     assert _gemm_dims(_layer(net, "lm_head")) == (6, 256, 500)
+
+
+# -- MACs per phase against hand-computed totals: one dense, two MoE families ----------------------
+# Each total is written out from the published config; build_llm's lm_head covers every token.
+
+#: Qwen1.5-MoE-A2.7B's config.json (shape fields as published).
+QWEN_MOE = {
+    "model_type": "qwen2_moe", "hidden_act": "silu", "hidden_size": 2048,
+    "intermediate_size": 5632, "moe_intermediate_size": 1408,
+    "shared_expert_intermediate_size": 5632, "num_experts": 60, "num_experts_per_tok": 4,
+    "decoder_sparse_step": 1, "mlp_only_layers": [], "num_attention_heads": 16,
+    "num_key_value_heads": 16, "num_hidden_layers": 24, "vocab_size": 151936,
+}  # fmt: skip
+#: DeepSeek-MoE 16B's config.json: 64 routed experts top-6, 2 shared, the first layer dense.
+DEEPSEEK_MOE = {
+    "model_type": "deepseek", "hidden_act": "silu", "hidden_size": 2048,
+    "intermediate_size": 10944, "moe_intermediate_size": 1408, "n_routed_experts": 64,
+    "n_shared_experts": 2, "num_experts_per_tok": 6, "first_k_dense_replace": 1,
+    "moe_layer_freq": 1, "num_attention_heads": 16, "num_key_value_heads": 16,
+    "num_hidden_layers": 28, "vocab_size": 102400,
+}  # fmt: skip
+
+
+def _phases(d, name, *, seq=128, context=1000):
+    config = LLMConfig.from_dict(d, name=name)
+    prefill = build_llm(config, "prefill", batch=1, seq_len=seq)
+    decode = build_llm(config, "decode", batch=1, seq_len=seq, context_len=context)
+    return config, prefill, decode
+
+
+def test_dense_macs_per_phase_by_hand():
+    config, prefill, decode = _phases(DENSE_GQA, "dense", seq=128)
+    # hidden 512, 8 heads of 64, 2 KV heads (width 128), gated MLP 1376, 2 layers, vocab 1000
+    proj = 512 * 512 * 2 + 512 * 128 * 2  # q, o + k, v per token
+    mlp = 3 * 512 * 1376
+    t = 128
+    assert prefill.macs == 2 * (t * (proj + mlp) + 2 * 8 * t * 64 * t) + t * 512 * 1000
+    kv = 1001  # 1000 cached + the new token
+    assert decode.macs == 2 * (proj + mlp + 2 * 8 * kv * 64) + 512 * 1000
+    assert not config.is_moe
+
+
+def test_qwen_moe_a27b_fields_and_macs_per_phase_by_hand():
+    config, prefill, decode = _phases(QWEN_MOE, "qwen1.5-moe-a2.7b")
+    assert (config.num_local_experts, config.num_experts_per_tok) == (60, 4)
+    assert (config.moe_intermediate_size, config.shared_expert_intermediate_size) == (1408, 5632)
+    h, layers, vocab = 2048, 24, 151936
+    attn_proj, router, gate = 4 * h * h, h * 60, h * 1
+    expert, shared = 3 * h * 1408, 3 * h * 5632
+    # prefill: 128 tokens x top-4 = 512 assignments >= 60 experts: ceil(512 / 60) = 9 rows each
+    t = 128
+    per_layer = t * (attn_proj + router + shared + gate) + 60 * 9 * expert + 2 * t * t * h
+    assert prefill.macs == layers * per_layer + t * h * vocab
+    # batch-1 decode: one token to 4 experts (4 one-row expert MLPs), not to all 60
+    per_layer = attn_proj + router + 4 * expert + shared + gate + 2 * 1001 * h
+    assert decode.macs == layers * per_layer + h * vocab
+    moe = "layers.0.block_sparse_moe"
+    assert _gemm_dims(_layer(decode, f"{moe}.experts.3.down_proj")) == (1, 1408, 2048)
+    assert not any(".experts.4." in layer.name for layer in decode.layers)
+    assert _gemm_dims(_layer(decode, f"{moe}.shared_expert.up_proj")) == (1, 2048, 5632)
+    assert _gemm_dims(_layer(decode, f"{moe}.shared_expert_gate")) == (1, 2048, 1)
+
+
+def test_deepseek_moe_fields_and_macs_per_phase_by_hand():
+    config, prefill, decode = _phases(DEEPSEEK_MOE, "deepseek-moe-16b")
+    assert (config.num_local_experts, config.num_experts_per_tok) == (64, 6)
+    assert config.shared_expert_intermediate_size == 2 * 1408  # two shared experts, one MLP
+    assert config.dense_layers == (0,)
+    h, vocab = 2048, 102400
+    attn_proj, router = 4 * h * h, h * 64
+    expert, shared, dense_mlp = 3 * h * 1408, 3 * h * 2816, 3 * h * 10944
+    t = 128  # 128 x 6 = 768 assignments over 64 experts: 12 rows each, exactly
+    attn = t * attn_proj + 2 * t * t * h
+    dense = attn + t * dense_mlp
+    sparse = attn + t * (router + shared) + 64 * 12 * expert
+    assert prefill.macs == dense + 27 * sparse + t * h * vocab
+    attn = attn_proj + 2 * 1001 * h
+    sparse = attn + router + 6 * expert + shared
+    assert decode.macs == attn + dense_mlp + 27 * sparse + h * vocab
+    assert _layer(prefill, "layers.0.mlp.down_proj").c == 10944
+    assert not any(".shared_expert_gate" in layer.name for layer in prefill.layers)
+
+
+def test_qwen_moe_sparse_step_and_mlp_only_layers():
+    d = {**QWEN_MOE, "num_hidden_layers": 4, "decoder_sparse_step": 2, "mlp_only_layers": [3]}
+    config = LLMConfig.from_dict(d, name="q")
+    # layers 1 and 3 are sparse by the step, layer 3 is forced dense: only layer 1 has experts
+    assert config.dense_layers == (0, 2, 3)
+    net = build_llm(config, "decode", batch=1, seq_len=8)
+    assert {x.name.split(".")[1] for x in net.layers if "block_sparse_moe" in x.name} == {"1"}
+    with pytest.raises(WorkloadError, match="'mlp_only_layers' must be a list"):
+        LLMConfig.from_dict({**QWEN_MOE, "mlp_only_layers": "3"}, name="q")
+
+
+@pytest.mark.parametrize(
+    ("tokens", "experts", "top_k", "expected"),
+    [(1, 60, 4, (4, 1)), (14, 60, 4, (4, 14)), (15, 60, 4, (60, 1)), (128, 60, 4, (60, 9)),
+     (6, 4, 2, (4, 3))],
+)  # fmt: skip
+def test_expert_rows(tokens, experts, top_k, expected):
+    from airchitect.workloads.llm import expert_rows
+
+    assert expert_rows(tokens, experts, top_k) == expected
