@@ -44,7 +44,11 @@ from airchitect.search.network_exact import (
     grid_area_mm2,
     network_optimum,
 )
-from airchitect.search.network_screen import array_of_designs, arrays_in_budget
+from airchitect.search.network_screen import (
+    _smallest_l2_level,  # screen_arrays' rule for which tilings screen a layer
+    array_of_designs,
+    arrays_in_budget,
+)
 from airchitect.space.budget import Budget
 from airchitect.workloads.network import Network
 from models.decode import knob_log_probs
@@ -65,16 +69,7 @@ class SweepCache:
     sweeps: int = 0  # layer sweeps run
     hits: int = 0  # (shape, array) values read from the cache
 
-    def network(self, distinct: DistinctLayers, arrays: np.ndarray, service) -> tuple:
-        """Count-weighted latency `(A, l1, l2, channels)` and energy `(A, l1, l2)` of the
-        network at every point of ``arrays``, summed over its distinct layers in order."""
-        latency, energy = 0.0, 0.0
-        for layer, count in zip(distinct.layers, distinct.counts, strict=True):
-            lat, en = self._layer(layer, arrays, service)
-            latency, energy = latency + count * lat, energy + count * en
-        return latency, energy
-
-    def _layer(self, layer, arrays: np.ndarray, service) -> tuple[np.ndarray, np.ndarray]:
+    def layer(self, layer, arrays: np.ndarray, service) -> tuple[np.ndarray, np.ndarray]:
         shape = dataclasses.replace(layer, name="")  # the key distinct_layers merges by
         missing = [int(a) for a in arrays if (shape, int(a)) not in self._entries]
         if missing and len(self._entries) + len(missing) > self.max_entries:
@@ -106,6 +101,29 @@ class BatchRecommender:
     def __post_init__(self) -> None:
         self.screen = SweepCache(self.service.screen_options)
         self.full = SweepCache(None)
+        self._coarse_ok: dict = {}  # layer shape -> whether the coarse tilings suit it
+
+    def _network(self, distinct: DistinctLayers, arrays: np.ndarray, coarse: bool) -> tuple:
+        """Count-weighted latency `(A, l1, l2, channels)` and energy `(A, l1, l2)` of the
+        network at every point of ``arrays``, summed over its distinct layers in order; with
+        ``coarse``, over the screening tilings wherever ``screen_arrays`` uses them."""
+        latency, energy = 0.0, 0.0
+        for layer, count in zip(distinct.layers, distinct.counts, strict=True):
+            cache = self.screen if coarse and self._coarse_suits(layer) else self.full
+            lat, en = cache.layer(layer, arrays, self.service)
+            latency, energy = latency + count * lat, energy + count * en
+        return latency, energy
+
+    def _coarse_suits(self, layer) -> bool:
+        """``screen_arrays``'s rule: a layer whose coarse tilings miss small L2 sizes the full
+        space fits is screened with the full tilings."""
+        shape = dataclasses.replace(layer, name="")
+        if shape not in self._coarse_ok:
+            space = self.service.space
+            self._coarse_ok[shape] = _smallest_l2_level(
+                layer, space, self.service.screen_options
+            ) <= _smallest_l2_level(layer, space, space.mapping_options)
+        return self._coarse_ok[shape]
 
     def recommend(self, workload: Network, budget: Budget, objective, settings=None):
         objective = Objective.parse(objective)
@@ -134,7 +152,7 @@ class BatchRecommender:
         arrays = candidate_arrays(log_probs, macs / macs.sum(), fits, self.choice)
         if len(arrays) == 0:
             return None
-        k = self.choice.screened_points
+        k = self.choice.screened_arrays
         flat, scores = self._screen(distinct, budget, objective, arrays, k)
         if len(flat) == 0:
             return None
@@ -152,9 +170,9 @@ class BatchRecommender:
         pooled = [(weights[:, None] * lp).sum(0) for lp in log_probs]  # for the confidence
         return None if found is None else (*found, pooled)
 
-    def _scores(self, cache, distinct, objective, arrays) -> np.ndarray:
+    def _scores(self, coarse: bool, distinct, objective, arrays) -> np.ndarray:
         """The network objective at every point of ``arrays``, flat in ``points_of`` order."""
-        latency, energy = cache.network(distinct, arrays, self.service)
+        latency, energy = self._network(distinct, arrays, coarse)
         if objective is Objective.LATENCY:
             return latency.reshape(-1)
         energy = np.broadcast_to(energy[..., None], latency.shape)
@@ -163,12 +181,16 @@ class BatchRecommender:
         return (energy * latency / (self.service.tech.clock_ghz * 1e9)).reshape(-1)
 
     def _screen(self, distinct, budget, objective, arrays, k):
-        """:func:`airchitect.search.network_screen.screen_arrays` from the cache."""
+        """:func:`airchitect.search.network_screen.screen_arrays` (``per_array=True``) from
+        the cache: the best point of each of the ``k`` best arrays."""
         space, tech = self.service.space, self.service.tech
         arrays = np.unique(np.asarray(arrays, dtype=np.int64))
         points = grid_axes(space).points_of(arrays)
-        score = self._scores(self.screen, distinct, objective, arrays)
+        score = self._scores(True, distinct, objective, arrays)
         score = np.where(budget_mask(space, budget, tech)[points], score, np.inf)
+        per = score.reshape(len(arrays), -1)
+        best = per.argmin(axis=1) + np.arange(len(arrays)) * per.shape[1]
+        points, score = points[best], score[best]
         finite = np.flatnonzero(np.isfinite(score))
         if len(finite) > k:
             kth = np.partition(score[finite], k - 1)[k - 1]
@@ -188,7 +210,7 @@ class BatchRecommender:
                 return None
             return exact.hw_index, exact.mappings, exact.row
         points = grid_axes(space).points_of(settled)
-        score = self._scores(self.full, distinct, objective, settled)
+        score = self._scores(False, distinct, objective, settled)
         score = np.where(budget_mask(space, budget, svc.tech)[points], score, np.inf)
         if not np.isfinite(score).any():
             return None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from airchitect.cost.validation import EYERISS_LIKE
 from airchitect.space import Budget
+from airchitect.space.budget import hardware_area_mm2, hardware_power_mw
+from airchitect.space.hardware import HardwareBatch
 from airchitect.workloads.families import build_variant, mobilenet_v2_scaled
 from serve.cosearch_batch import BatchRecommender
 from serve.recommend import Settings
@@ -39,3 +42,20 @@ def test_a_full_cache_starts_again_and_answers_the_same(service) -> None:
     for objective in ("latency", "energy"):
         want = service.recommend(net, budget, objective)
         assert batch.recommend(net, budget, objective).hw_index == want.hw_index
+
+
+def test_the_shipped_model_gives_the_same_answers_batched() -> None:
+    """On the default space, where the instant answer's screen and settle differ most from the
+    reduced one: a guard that serve/cosearch_batch.py follows serve/network_answer.py."""
+    from serve.predictor import OnnxPredictor
+    from serve.recommend import RecommendService
+
+    shipped = RecommendService(OnnxPredictor())
+    batch = BatchRecommender(shipped)
+    hw = HardwareBatch.from_configs(EYERISS_LIKE)  # a tight budget: area and power both bind
+    tight = Budget(float(hardware_area_mm2(hw)[0]) * 1.001, float(hardware_power_mw(hw)[0]) * 1.001)
+    for variant in ("1.4_224", "0.75_160"):
+        net = build_variant("mobilenet_v2", variant)
+        for budget, objective in ((tight, "latency"), (Budget(area_mm2=40.0), "energy")):
+            want = shipped.recommend(net, budget, objective)
+            assert batch.recommend(net, budget, objective).hw_index == want.hw_index, variant
