@@ -1,7 +1,9 @@
 """Networks from files: ONNX models, and hand-written layer tables in CSV or YAML.
 
-Only MAC-carrying operators become layers. From ONNX those are ``Conv`` (1-D and 2-D), ``Gemm``
-and ``MatMul``; every other operator is skipped. A layer table lists the canonical nest's fields
+Only MAC-carrying operators become layers. From ONNX those are ``Conv`` (1-D and 2-D; grouped and
+depthwise too), ``Gemm`` and ``MatMul`` (attention's products as batched matmuls); every other
+operator is skipped. Shapes come from :mod:`airchitect.workloads.onnx_shapes`, which resolves
+what ``torch.onnx.export`` writes today. A layer table lists the canonical nest's fields
 directly (see :data:`TABLE_FIELDS`).
 """
 
@@ -24,6 +26,7 @@ from airchitect.workloads.layer import (
     gemm,
 )
 from airchitect.workloads.network import Network
+from airchitect.workloads.onnx_shapes import infer_shapes
 
 # -- ONNX ------------------------------------------------------------------------------------------
 
@@ -140,10 +143,7 @@ def _read_onnx(path: Path, batch: int | None) -> Any:
     except Exception as exc:  # protobuf raises its own DecodeError; all mean "not a model"
         raise WorkloadError(f"{path}: cannot read ONNX model: {exc}") from None
     _fix_batch(model.graph, batch)
-    try:
-        return onnx.shape_inference.infer_shapes(model)
-    except Exception as exc:  # inference errors come from C++ with assorted types
-        raise WorkloadError(f"{path}: ONNX shape inference failed: {exc}") from None
+    return infer_shapes(model, path)
 
 
 def _fix_batch(graph: Any, batch: int | None) -> None:
