@@ -28,7 +28,7 @@ def generate(
         str, typer.Option(help="Sources: zoo, llm, synthetic, joined by +.")
     ] = "zoo+synthetic",
     space: Annotated[str, typer.Option(help="default, reduced or a space YAML.")] = "default",
-    labeller: Annotated[str, typer.Option(help="exhaustive, bo, random or ga.")] = "exhaustive",
+    labeller: Annotated[str, typer.Option(help="exhaustive bo random ga graybox")] = "exhaustive",
     budget_evals: Annotated[int, typer.Option(help="Evaluations per label (bo/random/ga).")] = 100,
     shards: Annotated[int, typer.Option(help="Shards; 0 = one per 100 rows.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,

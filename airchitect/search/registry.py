@@ -6,7 +6,7 @@ from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.base import DEFAULT_TOP_K, Labeller
 from airchitect.space.space import DesignSpace
 
-LABELLERS: tuple[str, ...] = ("exhaustive", "bo", "random", "ga")
+LABELLERS: tuple[str, ...] = ("exhaustive", "bo", "random", "ga", "graybox")
 
 
 def make_labeller(
@@ -21,6 +21,8 @@ def make_labeller(
         from airchitect.search.random_search import RandomSearch as cls
     elif name == "ga":
         from airchitect.search.genetic import GeneticSearch as cls
+    elif name == "graybox":
+        from airchitect.search.graybox import GrayBoxSearch as cls
     else:
         raise ValueError(f"field 'labeller' must be one of {', '.join(LABELLERS)}, got {name!r}")
     return cls(space, top_k=top_k, tech=tech)
