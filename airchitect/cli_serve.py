@@ -46,6 +46,7 @@ from airchitect.cli import (
     _user_errors,
     app,
 )
+from airchitect.cost.network import layers_summary
 from airchitect.designs import flag
 from airchitect.plot_paths import check_plot_path
 from airchitect.search.pareto import RESOURCES, pareto_front
@@ -152,6 +153,9 @@ def recommend(
     bundle: BundleOpt = None,
     top: TopOpt = None,
     json_out: JsonOut = False,
+    all_layers: Annotated[
+        bool, typer.Option("--all-layers", help="JSON: list every layer, not only the summary.")
+    ] = False,
 ) -> None:
     """One hardware design for a layer or a whole network, with a mapping per layer.
 
@@ -176,7 +180,9 @@ def recommend(
     if plot is not None:
         _plot(result, service, budget, plot)
     if json_out:
-        _print_json(result.to_dict() | {"budget_report": report, "phases": phases})
+        summary = {"layers_summary": layers_summary(result.cost)}  # repeated layers merged
+        _print_json(result.to_dict(layers=all_layers) | summary
+                    | {"budget_report": report, "phases": phases})  # fmt: skip
         return
     console = _console()
     console.print(_layer_cost_table(result.cost, top))

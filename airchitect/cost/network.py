@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,6 +64,28 @@ class NetworkCost:
                 for r in self.layers
             ],
         }
+
+
+def layers_summary(cost: NetworkCost, names_shown: int = 3) -> list[dict]:
+    """``cost``'s layers with repeated shapes merged, in first-appearance order: one entry per
+    distinct (phase, shape, mapping) with ``count`` layers, their summed ``runs`` per inference, the
+    first ``names_shown`` of their names, and the cost of one run. An LLM's thousands of layers
+    come down to a few dozen entries."""
+    groups: dict[tuple, dict] = {}
+    for r in cost.layers:
+        shape = r.layer.to_dict()
+        name = shape.pop("name")
+        phase = name.split("/", 1)[0] if "/" in name else ""  # LLM generations: keep phases apart
+        key = json.dumps([phase, shape, r.mapping], sort_keys=True, default=str)
+        entry = groups.get(key)
+        if entry is None:
+            entry = groups[key] = {"layer": shape, "count": 0, "runs": 0.0, "names": [],
+                                   "mapping": r.mapping, "cost": r.cost}  # fmt: skip
+        entry["count"] += 1
+        entry["runs"] += r.repeat
+        if len(entry["names"]) < names_shown:
+            entry["names"].append(name)
+    return list(groups.values())
 
 
 @dataclass(frozen=True)

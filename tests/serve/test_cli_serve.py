@@ -22,8 +22,34 @@ def test_recommend_a_zoo_network_as_json(bundle_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["budget_report"]["feasible"]
-    assert len(out["layers"]) == 5 and all(x["mapping"] for x in out["layers"])
+    assert "layers" not in out  # summarised by default
+    summary = out["layers_summary"]
+    assert sum(x["count"] for x in summary) == 5 and all(x["mapping"] for x in summary)
     assert out["bound"] in {"compute", "noc", "dram"} and out["source"]
+    full = json.loads(recommend(bundle_dir, "--model", "dqn", "--json", "--all-layers").output)
+    assert len(full["layers"]) == 5 and all(x["mapping"] for x in full["layers"])
+
+
+def test_recommend_json_summarises_repeated_layers(bundle_dir: Path) -> None:
+    args = ("--llm-config", "qwen2-0.5b", "--prefill", "32", "--decode", "4", "--json")
+    out = json.loads(recommend(bundle_dir, *args).output)
+    summary = out["layers_summary"]
+    # 24 identical decoder layers per phase: each distinct shape once, counted 24 times
+    assert len(summary) < 30 and sum(x["count"] for x in summary) == 2 * (24 * 9 + 1)
+    q_proj = next(x for x in summary if x["names"][0] == "prefill/layers.0.self_attn.q_proj")
+    # q_proj and o_proj are both 896 x 896: one entry for 48 layers, each run once
+    assert q_proj["count"] == q_proj["runs"] == 48
+    assert q_proj["names"] == [
+        "prefill/layers.0.self_attn.q_proj",
+        "prefill/layers.0.self_attn.o_proj",
+        "prefill/layers.1.self_attn.q_proj",
+    ]
+    head = [x for x in summary if x["names"][0].endswith("lm_head")]
+    assert [(x["names"], x["runs"]) for x in head] == [
+        (["prefill/lm_head"], 1),
+        (["decode/lm_head"], 4),
+    ]
+    assert out["total"]["macs"] == sum(x["runs"] * x["cost"]["macs"] for x in summary)
 
 
 def test_recommend_exact_certifies_the_optimum_and_time_budget_reports_a_gap(
