@@ -123,8 +123,11 @@ def recommend(
     area_mm2: AreaMm2 = None,
     power_mw: PowerMw = None,
     refine: Annotated[
-        int, typer.Option(min=0, max=1000, help="Constrained-BO evaluations to refine with.")
+        int, typer.Option(min=0, max=1000, help="Search evaluations to refine with.")
     ] = 0,
+    refine_method: Annotated[
+        str, typer.Option(help="The search that refines: graybox or bo (Ctrl-C keeps the best).")
+    ] = "bo",
     top_k: Annotated[int, typer.Option(min=1, max=64, help="Decoder designs considered.")] = 8,
     exact: Annotated[
         bool, typer.Option("--exact", help="Search the whole grid: the certified optimum.")
@@ -172,9 +175,10 @@ def recommend(
                         context_len, prefill, decode, phase_weights)  # fmt: skip
     service = _load_service(bundle)
     settings = Settings(top_k=top_k, refine=refine, exact=exact, time_budget_s=time_budget,
-                        explain=True)  # fmt: skip
-    with _sweep_progress(exact or time_budget is not None) as progress:
-        result = service.recommend(network, budget, goal, settings, progress)
+                        explain=True, refine_method=refine_method)  # fmt: skip
+    with (_sweep_progress(exact or time_budget is not None) as progress,
+          _refine_progress(refine, refine_method) as refine_progress):  # fmt: skip
+        result = service.recommend(network, budget, goal, settings, progress, refine_progress)
     report = designs.budget_report(result.cost.hardware, budget)
     phases = _phase_totals(result.cost)
     if plot is not None:
@@ -214,6 +218,20 @@ def _sweep_progress(enabled: bool):
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("sweep", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@contextmanager
+def _refine_progress(evals: int, method: str):
+    """An evaluations bar with the best score so far on stderr while refining, for people."""
+    if not (evals and sys.stderr.isatty()):
+        yield None
+        return
+    columns = (TextColumn(f"refine ({method})"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("evaluations, best {task.fields[best]}"),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("refine", total=evals, best="-")
+        yield lambda done, total, best: bar.update(task, completed=done, best=f"{best:.4g}")
 
 
 def _phase_totals(cost) -> dict[str, dict[str, float]]:
@@ -277,8 +295,11 @@ def _provenance_panel(result, show_neighbours: bool = False) -> Panel:
         lines.append(_certificate_line(result.certificate))
     if result.refinement:
         r = result.refinement
-        lines.append(f"refined with {r['evals']} BO evaluations: x{r['improvement']:.3f} "
-                     f"({r['before']:.4g} -> {r['after']:.4g})")  # fmt: skip
+        method = {"graybox": "gray-box"}.get(r.get("method"), "BO")
+        stopped = " (interrupted)" if r.get("interrupted") else ""
+        lines.append(f"refined with {r['evals']} {method} evaluations{stopped}: "
+                     f"x{r['improvement']:.3f} ({r['before']:.4g} -> "
+                     f"{r['after']:.4g})")  # fmt: skip
     for n in result.neighbours[:3] if show_neighbours else []:
         lines.append(f"near {n['model']}/{n['layer_name']} ({n['family']}, {n['objective']}): "
                      f"similarity {n['similarity']:.3f}")  # fmt: skip

@@ -12,7 +12,9 @@
    returned design therefore always fits the budget and has a valid mapping for every layer.
 5. If no candidate survives, a short search over budget-feasible points takes over; only when
    no point of the space fits the budget at all is an error raised (naming the budget).
-6. ``refine=N`` runs constrained BO warm-started from the best candidates for N evaluations.
+6. ``refine=N`` runs a search warm-started from the best candidates for N evaluations: the
+   gray-box optimiser (:mod:`airchitect.search.graybox`) or constrained BO
+   (``refine_method``); Ctrl-C stops it with the best design so far kept.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.analysis import analyse
 from airchitect.search.base import HardwareEvaluator, tie_rank
 from airchitect.search.bo import ConstrainedBO
+from airchitect.search.graybox import GrayBoxSearch
+from airchitect.search.graybox import Progress as RefineProgress
 from airchitect.search.network_exact import Progress, network_optimum
 from airchitect.search.random_search import FeasibleSampler
 from airchitect.space.budget import Budget, check_budget, hardware_area_mm2, hardware_power_mw
@@ -58,6 +62,7 @@ from serve.predictor import OnnxPredictor
 #: then mapped over the full space.
 SCREEN_PE_REUSE = (1, 8, 64)
 FALLBACK_POINTS = 64  # budget-feasible points a fallback search screens
+REFINE_METHODS = ("graybox", "bo")
 
 
 class NoFeasibleDesign(ValueError):
@@ -78,7 +83,8 @@ class Settings:
     # LLM layers and 1.5 % on other held-out layers (BENCHMARKS.md, re-ranking)
     screen_ratio: float = 2.0
     max_finalists: int = 6
-    refine: int = 0  # constrained-BO evaluations after the model's answer
+    refine: int = 0  # search evaluations after the model's answer
+    refine_method: str = "bo"  # the search that refines: "graybox" or "bo"
     exact: bool = False  # prove the answer optimal over the grid (or find the optimum)
     time_budget_s: float | None = None  # ... within this many seconds, counted from the query
     arrays: ArrayChoice = ArrayChoice()  # a whole network's model-proposed PE arrays
@@ -94,6 +100,9 @@ class Settings:
         for name in ("neighbours", "refine"):
             if getattr(self, name) < 0:
                 raise ValueError(f"field {name!r} must be >= 0, got {getattr(self, name)!r}")
+        if self.refine_method not in REFINE_METHODS:
+            raise ValueError(f"field 'refine_method' must be one of {', '.join(REFINE_METHODS)}, "
+                             f"got {self.refine_method!r}")  # fmt: skip
         if self.time_budget_s is not None and not (
             isinstance(self.time_budget_s, int | float) and 0 <= self.time_budget_s <= 3600
         ):
@@ -219,9 +228,10 @@ class RecommendService:
     def recommend(
         self, workload: Network | Layer, budget: Budget | None = None,
         objective: Objective | str = Objective.EDP, settings: Settings | None = None,
-        progress: Progress | None = None,
+        progress: Progress | None = None, refine_progress: RefineProgress | None = None,
     ) -> Recommendation:  # fmt: skip
-        """``progress(done, total)`` is called as the exact search sweeps layers."""
+        """``progress(done, total)`` is called as the exact search sweeps layers,
+        ``refine_progress(evals, total, best)`` after each refinement evaluation."""
         budget, settings = budget or Budget(), settings or Settings()
         objective = Objective.parse(objective)
         distinct = distinct_layers(workload)
@@ -248,7 +258,7 @@ class RecommendService:
         refinement = certificate = None
         if settings.refine:
             found, i, source, refinement = self._refine(
-                distinct, budget, objective, settings, table, found, i, source
+                distinct, budget, objective, settings, table, found, i, source, refine_progress
             )
             clock.lap("refine")
         if settings.exact or settings.time_budget_s is not None or settings.refine:
@@ -422,19 +432,34 @@ class RecommendService:
             f"and the least power is {power:.1f} mW"
         )
 
-    def _refine(self, distinct, budget, objective, settings: Settings, table, found, i, source):
-        """Constrained BO from the best candidates; keeps the model's answer unless beaten."""
+    def _refine(self, distinct, budget, objective, settings: Settings, table, found, i, source,
+                progress=None):  # fmt: skip
+        """A search from the best candidates; keeps the model's answer unless beaten. Ctrl-C
+        stops the search, keeping the best design it has scored."""
         before = float(found.score[i])
         ranked = sorted((t for t in table if t.get("screen_score") is not None),
                         key=lambda t: t["screen_score"])  # fmt: skip
         warm = [self._flat_of(found, i)] + [t["hw_index"] for t in ranked[:4]]
-        evaluator = HardwareEvaluator(distinct.network, self.space, objective, self.tech)
-        ConstrainedBO(self.space, tech=self.tech).search(
-            evaluator, budget, settings.refine, settings.seed, warm_start=warm
-        )
+        evaluator = _Evaluator(distinct.network, self.space, objective, self.tech)
+        evaluator.progress, evaluator.total = progress, settings.refine
+        interrupted = False
+        try:
+            if settings.refine_method == "graybox":  # climbs from the answer itself
+                search = GrayBoxSearch(self.space, tech=self.tech)
+                search.search(
+                    evaluator, budget, settings.refine, settings.seed, warm_start=warm[:1]
+                )
+                interrupted = search.interrupted
+            else:
+                ConstrainedBO(self.space, tech=self.tech).search(
+                    evaluator, budget, settings.refine, settings.seed, warm_start=warm
+                )
+        except KeyboardInterrupt:  # the evaluator keeps every point scored before it
+            interrupted = True
         seen = evaluator.best_seen(1)
         refinement = {"evals": evaluator.evals, "before": before, "after": before,
-                      "improvement": 1.0}  # fmt: skip
+                      "improvement": 1.0, "method": settings.refine_method,
+                      "interrupted": interrupted}  # fmt: skip
         if not seen or not seen[0][1] < before * (1 - 1e-9):
             return found, i, source, refinement
         flat, after = seen[0]
@@ -446,6 +471,20 @@ class RecommendService:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+class _Evaluator(HardwareEvaluator):
+    """Reports ``progress(evals, total, best)`` whenever a search scores new points."""
+
+    progress: RefineProgress | None = None
+    total: int = 0
+
+    def scores(self, flat):
+        before, out = self.evals, super().scores(flat)
+        if self.progress is not None and self.evals > before:
+            best = self.best_seen(1)
+            self.progress(self.evals, self.total, best[0][1] if best else math.inf)
+        return out
+
+
 def _mac_weights(distinct: DistinctLayers) -> np.ndarray:
     macs = np.array([layer.macs for layer in distinct.layers], dtype=np.float64) * distinct.counts
     return macs / macs.sum()
