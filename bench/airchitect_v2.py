@@ -9,8 +9,8 @@ release files). Steps:
    ``RandomState(0).permutation(n)``, the first ``n - floor(0.95 n)`` rows (5,078 of 101,556)
    are the test set; validation rows (``--val-fraction`` of the rest, seed 1) come out of the
    training part only;
-3. train :class:`models.configid.ConfigIdClassifier` (config ``--config``) on the remaining
-   training rows;
+3. train :class:`models.configid.ConfigIdClassifier` (config ``--config``, by default
+   ``models/configs/airchitect_v2_<conv|gemm>.yaml``) on the remaining training rows;
 4. predict every test row at batch 1 and compare with its ConfigID. A degenerate test row (no
    layer to encode) is answered with the training rows' majority ConfigID.
 
@@ -45,7 +45,7 @@ from models.configid import ConfigIdClassifier, ConfigIdConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "bench/results"
-DEFAULT_CONFIG = ROOT / "models/configs/airchitect_v2.yaml"
+CONFIGS = ROOT / "models/configs"  # airchitect_v2_conv.yaml, airchitect_v2_gemm.yaml
 PUBLISHED = (
     "the release's split: train_test_split(all 101,556 rows in file order, train_size=0.95, "
     "random_state=0) = RandomState(0).permutation(101556), first 5,078 = test; released "
@@ -105,7 +105,9 @@ def run(args: argparse.Namespace) -> dict:
     import_s = time.perf_counter() - start
     rows = split_rows(data_dir)
     overrides = dict(kv.split("=", 1) for kv in args.set)
-    raw = yaml.safe_load(args.config.read_text()) | {
+    kind = summary["kind_per_file"][args.csv.name]
+    config_path = args.config or CONFIGS / f"airchitect_v2_{kind}.yaml"
+    raw = yaml.safe_load(config_path.read_text()) | {
         k: yaml.safe_load(v) for k, v in overrides.items()
     }
     config = ConfigIdConfig.from_dict(raw)
@@ -117,7 +119,7 @@ def run(args: argparse.Namespace) -> dict:
     model = ConfigIdClassifier(config).fit(train, y_train, val=(val, y_val), log=log)
     val_acc = readings(model.predict(val), y_val)
     result = {
-        "csv": str(args.csv), "config": raw, "import_s": import_s,
+        "csv": str(args.csv), "config_file": str(config_path), "config": raw, "import_s": import_s,
         "data_rows": summary["data_rows_per_file"], "degenerate": summary["degenerate_per_file"],
         "train_rows": len(train), "val_rows": len(val), "train_s": model.fit_seconds_,
         "val": val_acc, "published_split": PUBLISHED, "work_dir": str(work),
@@ -170,7 +172,7 @@ def _print(r: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", type=Path, required=True, help="one AIrchitect v2 CSV file")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--config", type=Path, default=None, help="default: per file kind")
     parser.add_argument("--set", action="append", default=[], help="override: field=value")
     parser.add_argument("--val-fraction", type=float, default=0.05)
     parser.add_argument("--val-only", action="store_true", help="score validation rows only")

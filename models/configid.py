@@ -44,6 +44,9 @@ class ConfigIdConfig:
     # dims (INPUT_DIMS names) that also enter as exact-value one-hots over the values seen in
     # training (unseen values: all zeros); lets a small dim such as r act as a category
     exact_dims: tuple[str, ...] = ()
+    # every dim's residue modulo each of these as a one-hot (exact residues as categories: they
+    # do not fade for dims many times the modulus, as utilisation does)
+    onehot_moduli: tuple[int, ...] = ()
     hidden: int = 512
     layers: int = 3
     dropout: float = 0.0
@@ -58,6 +61,11 @@ class ConfigIdConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "moduli", tuple(int(m) for m in self.moduli))
         object.__setattr__(self, "exact_dims", tuple(str(d) for d in self.exact_dims))
+        object.__setattr__(self, "onehot_moduli", tuple(int(m) for m in self.onehot_moduli))
+        if any(m < 2 for m in self.onehot_moduli):
+            raise ValueError(
+                f"field 'onehot_moduli' must be integers >= 2, got {self.onehot_moduli}"
+            )
         bad = [d for d in self.exact_dims if d not in INPUT_DIMS]
         if bad:
             raise ValueError(f"field 'exact_dims': unknown dim(s) {bad}; known: {INPUT_DIMS}")
@@ -103,6 +111,11 @@ def raw_features(
         hit = values[at] == x
         onehot = np.zeros((len(x), len(values)), dtype=np.float32)
         onehot[np.flatnonzero(hit), at[hit]] = 1.0
+        parts.append(onehot)
+    for m in config.onehot_moduli:
+        residue = np.mod(dims, m)  # (n, 8)
+        onehot = np.zeros((len(dims), dims.shape[1] * m), dtype=np.float32)
+        onehot[np.arange(len(dims))[:, None], np.arange(dims.shape[1]) * m + residue] = 1.0
         parts.append(onehot)
     return np.concatenate(parts, axis=1)
 

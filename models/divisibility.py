@@ -12,7 +12,9 @@ Encodings of a ``(n, d)`` array of non-negative integer dims, each a ``(n, F)`` 
 - ``"log"``: ``log2(1 + D)`` per dim only (what log buckets carry; the baseline);
 - ``"residue"``: ``log`` plus ``(D mod m) / m`` for every modulus ``m``;
 - ``"util"``: ``log`` plus the lane utilisation ``D / (m * ceil(D / m))`` for every ``m``
-  (1 where ``m`` divides ``D``; 0 where ``D`` = 0).
+  (1 where ``m`` divides ``D``; 0 where ``D`` = 0). It saturates towards 1 once ``D`` is many
+  times ``m`` (a GEMM's N of 50,000 on 64 lanes), where ``residue`` still separates;
+- ``"both"``: ``log``, then ``residue``'s and ``util``'s columns.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-ENCODINGS: tuple[str, ...] = ("log", "residue", "util")
+ENCODINGS: tuple[str, ...] = ("log", "residue", "util", "both")
 #: Every PE count of the AIrchitect v2 space (1..64): its candidate lane counts.
 DEFAULT_MODULI: tuple[int, ...] = tuple(range(2, 65))
 
@@ -29,8 +31,8 @@ DEFAULT_MODULI: tuple[int, ...] = tuple(range(2, 65))
 def divisibility_features(
     dims: np.ndarray, encoding: str = "util", moduli: Sequence[int] = DEFAULT_MODULI
 ) -> np.ndarray:
-    """Features of integer dims ``(n, d)``: ``(n, d)`` for ``"log"``, ``(n, d * (1 + len(moduli)))``
-    otherwise (per dim: its log, then one column per modulus)."""
+    """Features of integer dims ``(n, d)``: per dim its log, then one column per modulus
+    (``"residue"``, ``"util"``) or two (``"both"``: residues, then utilisations)."""
     if encoding not in ENCODINGS:
         raise ValueError(
             f"field 'encoding' must be one of {', '.join(ENCODINGS)}, got {encoding!r}"
@@ -46,9 +48,9 @@ def divisibility_features(
     for j in range(d.shape[1]):
         x = d[:, j : j + 1]  # (n, 1)
         parts.append(np.log2(1.0 + x))
-        if encoding == "residue":
+        if encoding in ("residue", "both"):
             parts.append(np.mod(x, m) / m)
-        elif encoding == "util":
+        if encoding in ("util", "both"):
             lanes = m * np.ceil(x / m)  # (n, len(m))
             parts.append(np.divide(x, lanes, out=np.zeros_like(lanes), where=lanes > 0))
     return np.concatenate(parts, axis=1).astype(np.float32)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from models.configid import ConfigIdClassifier, ConfigIdConfig, input_dims
+from models.configid import ConfigIdClassifier, ConfigIdConfig, input_dims, raw_features
 from models.divisibility import divisibility_features
 
 
@@ -21,6 +21,8 @@ def test_encodings_shapes_and_values():
     assert util[0, 1:3] == pytest.approx([1.0, 96 / 128])
     assert util[1, 1:3] == pytest.approx([100 / 144, 100 / 128])
     assert util[0, 4:6] == pytest.approx([0.0, 0.0])  # D = 0 uses no lane
+    both = divisibility_features(dims, "both", moduli=(48, 64))
+    assert both.shape == (2, 10) and both[1, 1:5] == pytest.approx([4 / 48, 36 / 64, *util[1, 1:3]])
     res = divisibility_features(dims, "residue", moduli=(48,))
     assert res[1, 1] == pytest.approx(4 / 48) and res[0, 1] == 0
     with pytest.raises(ValueError, match="encoding"):
@@ -72,6 +74,20 @@ def test_a_residue_rule_is_learnt_with_residues_and_not_from_logs(tmp_path):
     assert (again.predict(test) == model.predict(test)).all()
     one = again.predict(test.iloc[:1])
     assert one[0] == model.predict(test)[0]  # batch 1 answers as the batch does
+
+
+def test_exact_values_and_residue_one_hots():
+    frame = pd.DataFrame({"k": [5, 6], "c": 8, "p": 3, "q": 4, "r": [1, 3], "s": [1, 3],
+                          "dataflow": ["ws", "rs"]})  # fmt: skip
+    config = ConfigIdConfig(encoding="log", onehot_moduli=(4,), exact_dims=("r",))
+    x = raw_features(frame, config, {"r": np.array([1, 5])})
+    # 8 logs, 4 dataflows, r in {1, 5} (3 is unseen: all zeros), then 8 dims x 4 residues
+    assert x.shape == (2, 8 + 4 + 2 + 32)
+    assert x[:, 12:14].tolist() == [[1, 0], [0, 0]]
+    residues = x[0, 14:].reshape(8, 4).argmax(axis=1)
+    assert residues.tolist() == [5 % 4, 8 % 4, 3, 0, 1, 1, 3 % 4, 4 % 4]
+    with pytest.raises(ValueError, match="exact_dims"):
+        ConfigIdConfig(exact_dims=("x",))
 
 
 def test_input_dims_recover_the_input_size():
