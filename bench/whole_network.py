@@ -21,7 +21,9 @@ Networks come in two parts. *Validation*: the zoo networks, whose layers the tra
 holds; the instant answer's settings were chosen on these. *Held out*: networks no training
 row, and no settings choice, has seen (EfficientNet, ViT, MobileNetV2 at other widths, deeper
 ResNets, BERT-large; Phi-3-mini and Qwen1.5-MoE generations from ``bench/networks``).
-Writes bench/results/whole_network.json and .png (temp file + rename) and prints markdown.
+Writes bench/results/whole_network.json and .png (temp file + rename) and prints markdown. Each
+finished setting is appended to ``whole_network.partial.jsonl`` first: a stopped run resumes
+where it stopped (``--fresh`` starts over).
 """
 
 from __future__ import annotations
@@ -170,21 +172,36 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="instant answers timed per setting")
     p.add_argument("--refine", type=int, default=10, help="BO evaluations of --refine rows")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--fresh", action="store_true", help="ignore a previous run's partial rows")
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("error: stopped by SIGTERM; nothing written"))
     predictor = OnnxPredictor(args.bundle) if args.bundle else OnnxPredictor()
     service = RecommendService(predictor)
     service.warm_up()
+    partial = args.out.with_suffix(".partial.jsonl")
+    if args.fresh:
+        partial.unlink(missing_ok=True)
+    done = {}
+    if partial.is_file():
+        for line in partial.read_text().splitlines():
+            row = json.loads(line)
+            done[(row["network"], row["budget"], row["objective"])] = row
     rows = []
     chosen = networks(args.part, [n for n in args.networks.split(",") if n])
     for name, (part, build) in chosen.items():
         net = build()
         for budget_name, budget in BUDGETS.items():
             for objective in OBJECTIVES:
+                if (name, budget_name, objective) in done:
+                    rows.append(done[(name, budget_name, objective)])
+                    continue
                 row = {"network": name, "part": part, "budget": budget_name,
                        "objective": objective, "layers": len(net.layers)}  # fmt: skip
                 row |= run_setting(service, net, budget, objective, args.repeats, args.refine)
                 rows.append(row)
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                with partial.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
                 print(f"{name:24s} {budget_name:12s} {objective:8s} regret {row['regret']:.4f} "
                       f"instant {row['instant_ms']:6.0f} ms  exact {row['exact_s']:6.2f} s",
                       flush=True)  # fmt: skip
@@ -206,6 +223,7 @@ def main() -> None:
     tmp.write_text(json.dumps(result, indent=1))
     tmp.replace(args.out)
     plot(rows, args.out.with_suffix(".png"))
+    partial.unlink(missing_ok=True)
     print(json.dumps(result["summary"], indent=1))
 
 
