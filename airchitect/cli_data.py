@@ -16,7 +16,7 @@ from airchitect.cli import _console, _fail, _print_json, _user_errors, app
 data_app = typer.Typer(help="Validate, summarise and import datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-Dir = Annotated[Path, typer.Argument(help="A dataset directory (manifest.json + shards).")]
+Dir = Annotated[Path, typer.Argument(help="A dataset directory (_manifest.json + Parquet shards).")]
 
 
 @app.command()
@@ -97,6 +97,16 @@ def stats(
         _print_json(result)
     else:
         _console().print(format_stats(result))
+
+
+@data_app.command()
+@_user_errors
+def migrate(directory: Dir) -> None:
+    """Move an older dataset's manifest.json to _manifest.json, where Parquet readers skip it."""
+    from data_gen.manifest import migrate as run
+
+    path = run(directory)
+    typer.echo(f"migrated: {path}" if path else f"already current: {directory}")
 
 
 @data_app.command("import")

@@ -1,4 +1,9 @@
-"""manifest.json: what a dataset directory holds and how it was made.
+"""_manifest.json: what a dataset directory holds and how it was made.
+
+Its name starts with ``_`` so that Parquet readers skip it (pandas, pyarrow datasets, Spark and
+DuckDB's ``*.parquet`` glob read only the shards). Datasets written before were given
+``manifest.json``: it is still read, and replaced by ``_manifest.json`` on the next save
+(``airchitect data migrate DIR`` does only that).
 
 The manifest carries the design space itself (not just its hash), so a dataset can be read,
 validated and learned from without the space file it was generated with. It holds no
@@ -19,7 +24,9 @@ from airchitect.cost.model import COST_MODEL_VERSION
 from airchitect.space.space import DesignSpace
 from data_gen.schema import SCHEMA_VERSION
 
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAME = "_manifest.json"
+#: The manifest's name in datasets written before it moved out of readers' way.
+LEGACY_MANIFEST_NAME = "manifest.json"
 #: The only names a manifest may list: the writer's shard file names, with no path in them.
 SHARD_NAME = re.compile(r"shard-\d{5,}\.parquet")
 #: Fields that must agree before a generation may resume into an existing directory.
@@ -90,13 +97,17 @@ class Manifest:
 
     @classmethod
     def load(cls, directory: str | Path) -> Manifest:
-        path = Path(directory) / MANIFEST_NAME
-        if not path.is_file():
-            raise ManifestError(f"{path}: no manifest (not a dataset directory?)")
+        path = manifest_path(directory)
+        if path is None:
+            raise ManifestError(
+                f"{Path(directory) / MANIFEST_NAME}: no manifest (not a dataset directory?)"
+            )
         return cls.from_json(path.read_text("utf-8"), str(path))
 
     def save(self, directory: str | Path) -> Path:
-        """Write atomically: a crash leaves either the old manifest or the new one."""
+        """Write atomically: a crash leaves either the old manifest or the new one. A legacy
+        ``manifest.json`` is removed once ``_manifest.json`` is in place (which wins if both are
+        there after a crash)."""
         path = Path(directory) / MANIFEST_NAME
         tmp = path.with_name(MANIFEST_NAME + ".tmp")
         with open(tmp, "wb") as f:
@@ -104,6 +115,7 @@ class Manifest:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        (path.parent / LEGACY_MANIFEST_NAME).unlink(missing_ok=True)
         fsync_dir(path.parent)
         return path
 
@@ -122,6 +134,29 @@ class Manifest:
             if mine != theirs:
                 return _differs(name, mine, theirs)
         return None
+
+
+def manifest_path(directory: str | Path) -> Path | None:
+    """The manifest file of a dataset directory (``_manifest.json``, else a legacy
+    ``manifest.json``), or ``None`` when it has neither."""
+    for name in (MANIFEST_NAME, LEGACY_MANIFEST_NAME):
+        path = Path(directory) / name
+        if path.is_file():
+            return path
+    return None
+
+
+def migrate(directory: str | Path) -> Path | None:
+    """Rename a legacy dataset's ``manifest.json`` to ``_manifest.json`` (contents unchanged);
+    the new path, or ``None`` when there was nothing to migrate."""
+    path = manifest_path(directory)
+    if path is None:
+        raise ManifestError(
+            f"{Path(directory) / MANIFEST_NAME}: no manifest (not a dataset directory?)"
+        )
+    if path.name == MANIFEST_NAME:
+        return None
+    return Manifest.from_json(path.read_text("utf-8"), str(path)).save(directory)
 
 
 def _check_shard_names(shards: dict[str, Any], source: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data_gen.manifest import MANIFEST_NAME, Manifest, ManifestError, fsync_dir
+from data_gen.manifest import MANIFEST_NAME, Manifest, ManifestError, fsync_dir, manifest_path
 from data_gen.schema import dataset_schema, rows_to_table
 
 SHARD_RE = re.compile(r"^shard-(\d{5,})\.parquet$")
@@ -61,10 +61,14 @@ def table_bytes(table: pa.Table) -> bytes:
 
 
 def write_shard(table: pa.Table, path: str | Path) -> str:
-    """Write ``table`` atomically (``.parquet.tmp``, fsync, rename); return its sha256."""
+    """Write ``table`` atomically (``.shard-*.parquet.tmp``, fsync, rename); return its sha256.
+
+    The temporary name starts with a dot, so a reader of the directory during a generation
+    (pandas, pyarrow, Spark skip dot files; DuckDB's ``*.parquet`` glob does not match it) never
+    sees a half-written shard."""
     path = Path(path)
     data = table_bytes(table)
-    tmp = path.with_suffix(path.suffix + TMP_SUFFIX)
+    tmp = path.with_name("." + path.name + TMP_SUFFIX)
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
@@ -103,7 +107,7 @@ class DatasetWriter:
                 path.unlink()
 
     def _open(self, template: Manifest) -> Manifest:
-        if (self.out_dir / MANIFEST_NAME).exists():
+        if manifest_path(self.out_dir) is not None:
             existing = Manifest.load(self.out_dir)
             problem = existing.resume_mismatch(template)
             if problem:

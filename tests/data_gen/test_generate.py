@@ -11,7 +11,7 @@ import pytest
 
 from data_gen.dataset import read_dataset, validate_dataset
 from data_gen.generate import GeneratorConfig, label_shard, shard_row_ranges, shard_tasks
-from data_gen.manifest import Manifest
+from data_gen.manifest import Manifest, manifest_path
 from data_gen.pipeline import generate
 
 SMALL = dict(n=24, space="reduced", workloads="zoo", shards=3, seed=3)
@@ -61,7 +61,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_bytes(tmp_path):
     proc = subprocess.Popen([*cmd, "--out", str(killed)], start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # kill -9 once some, not all, shards are committed
-        if (killed / "manifest.json").exists() and Manifest.load(killed).shards:
+        if manifest_path(killed) is not None and Manifest.load(killed).shards:
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -119,7 +119,7 @@ def test_ctrl_c_stops_promptly_and_the_dataset_resumes(tmp_path):
                             preexec_fn=default_sigint)  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if (tmp_path / "manifest.json").exists() and Manifest.load(tmp_path).shards:
+        if manifest_path(tmp_path) is not None and Manifest.load(tmp_path).shards:
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends to the job

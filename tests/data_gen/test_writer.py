@@ -133,7 +133,7 @@ def test_resume_refuses_a_different_dataset(tmp_path, change, field):
 
 def test_refuses_non_empty_directory_without_manifest(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(ResumeError, match="has no manifest.json"):
+    with pytest.raises(ResumeError, match="has no _manifest.json"):
         DatasetWriter(tmp_path, template())
 
 

@@ -149,7 +149,7 @@ def test_space_hash_mismatch_names_both_hashes(
     bundle = torch.load(base_run, map_location="cpu", weights_only=True)
     bundle["space_hash"] = "f" * 64
     other = save_bundle(bundle, tmp_path / "model.pt")
-    data_hash = json.loads((llm_dataset_dir / "manifest.json").read_text())["space_hash"]
+    data_hash = json.loads((llm_dataset_dir / "_manifest.json").read_text())["space_hash"]
     with pytest.raises(ValueError, match=rf"{data_hash}.*{'f' * 64}"):
         finetune(other, llm_dataset_dir, tmp_path / "run", FinetuneConfig(max_epochs=1))
     assert not (tmp_path / "run").exists()

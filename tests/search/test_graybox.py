@@ -139,5 +139,5 @@ def test_generate_with_the_graybox_labeller(tmp_path):
     rows = pd.concat([pd.read_parquet(f) for f in sorted(out.glob("*.parquet"))])
     assert len(rows) == 4 and set(rows["label_method"]) == {"graybox"}
     assert (rows["evals"] <= 8).all()
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["generator"]["labeller"] == "graybox"
