@@ -40,7 +40,6 @@ from airchitect.cost.network import (
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.analysis import analyse
 from airchitect.search.base import HardwareEvaluator, tie_rank
-from airchitect.search.bo import ConstrainedBO
 from airchitect.search.graybox import GrayBoxSearch
 from airchitect.search.graybox import Progress as RefineProgress
 from airchitect.search.network_exact import Progress, network_optimum
@@ -450,7 +449,9 @@ class RecommendService:
                     evaluator, budget, settings.refine, settings.seed, warm_start=warm[:1]
                 )
                 interrupted = search.interrupted
-            else:
+            else:  # torch and optuna load here, on the one path that needs them
+                from airchitect.search.bo import ConstrainedBO
+
                 ConstrainedBO(self.space, tech=self.tech).search(
                     evaluator, budget, settings.refine, settings.seed, warm_start=warm
                 )
