@@ -12,18 +12,19 @@ Kept free of Lightning so that serving can load a model with torch alone. Conten
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from models.bundle_files import BUNDLE_NAME, bundle_file, write_json
 from models.network import Recommender, RecommenderConfig
+
+__all__ = ["BUNDLE_NAME", "bundle_file", "load_bundle", "save_bundle", "write_json"]
 
 BUNDLE_FORMAT = "airchitect-recommender"
 BUNDLE_VERSION = 1
-BUNDLE_NAME = "model.pt"
 
 
 def save_bundle(bundle: dict[str, Any], path: str | Path) -> Path:
@@ -36,22 +37,6 @@ def save_bundle(bundle: dict[str, Any], path: str | Path) -> Path:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """``run.json`` and the like, atomically (a temp name, then a rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", "utf-8")
-    os.replace(tmp, path)
-
-
-def bundle_file(path: str | Path) -> Path:
-    """A run directory's ``model.pt``, or the path itself when it is a file."""
-    path = Path(path)
-    file = path / BUNDLE_NAME if path.is_dir() else path
-    if not file.is_file():
-        raise ValueError(f"no {BUNDLE_NAME} at {path}")
-    return file
 
 
 def load_bundle(path: str | Path) -> tuple[Recommender, dict[str, Any]]:

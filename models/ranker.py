@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.bundle import write_json
+from models.bundle_files import write_json
 
 __all__ = ["RankTable", "Ranker", "RankerConfig", "candidate_features",
            "fit_ranker", "rank_table", "train_ranker"]  # fmt: skip

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from models.predict import PredictorBase
+from models.predict_base import PredictorBase
 from models.ranker import Ranker
 from serve.bundle import (
     DEFAULT_BUNDLE,
@@ -46,7 +46,7 @@ class Neighbour:
 
 
 class OnnxPredictor(PredictorBase):
-    """:class:`models.predict.PredictorBase` over an onnxruntime session, plus neighbours."""
+    """:class:`models.predict_base.PredictorBase` over an onnxruntime session, plus neighbours."""
 
     def __init__(self, bundle_dir: str | Path = DEFAULT_BUNDLE, threads: int = 1,
                  batch_size: int = 4096) -> None:  # fmt: skip

@@ -15,6 +15,7 @@ names the node and field whose shape is still unknown.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from airchitect.workloads.layer import WorkloadError
@@ -59,12 +60,29 @@ def infer_shapes(model: Any, path: Any) -> Any:
 
 
 def _symbolic(model: Any) -> Any:
-    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-
-    inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    inferred = _symbolic_module().SymbolicShapeInference.infer_shapes(model, auto_merge=True)
     if inferred is None:
         raise RuntimeError("symbolic shape inference gave up")
     return inferred
+
+
+def _symbolic_module() -> Any:
+    """onnxruntime's ``tools/symbolic_shape_infer.py``, loaded by path: importing it as
+    ``onnxruntime.tools.symbolic_shape_infer`` runs the package's ``__init__``, which imports
+    torch whenever it is installed (seconds, and the import path must stay free of torch)."""
+    import importlib.util
+    import sys
+
+    name = "_airchitect_ort_symbolic_shape_infer"
+    if name not in sys.modules:
+        import onnxruntime
+
+        path = Path(onnxruntime.__file__).parent / "tools" / "symbolic_shape_infer.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
 def _run_on_zeros(model: Any) -> Any:

@@ -3,6 +3,9 @@ exported with ``torch.onnx.export`` and imported; MAC totals checked against han
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from airchitect.workloads import OpType, onnx_shapes
@@ -129,3 +132,15 @@ def test_vit_block_imports_by_running_on_zeros(exported, monkeypatch):
     monkeypatch.setattr(onnx_shapes, "_symbolic", unavailable)
     assert load_onnx(exported["vit"]).macs == sum(VIT_MACS.values())
     assert load_onnx(exported["vit"], batch=3).macs == 3 * sum(VIT_MACS.values())
+
+
+def test_importing_an_export_does_not_import_torch(exported):
+    """The shape inference steps (onnxruntime's symbolic one included) run without torch."""
+    code = (
+        "import sys; from airchitect.workloads.importers import load_onnx; "
+        f"n = load_onnx({str(exported['vit'])!r}); "
+        "assert 'torch' not in sys.modules, 'torch imported'; print(n.macs)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == sum(VIT_MACS.values())
