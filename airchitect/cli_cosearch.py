@@ -110,6 +110,9 @@ def cosearch(
             help="Seconds of exact search per front member (toward the optimum).",
         ),
     ] = None,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Every pair on the certified optimum of the grid.")
+    ] = False,
     plot: Annotated[Path | None, typer.Option(help="Write the Pareto plot here (PNG).")] = None,
     layers: Annotated[
         str, typer.Option(help="JSON: per-layer mappings of front, all or none of the pairs.")
@@ -132,6 +135,7 @@ def cosearch(
     from serve.cosearch import (
         cosearch as run_cosearch,
     )
+    from serve.recommend import Settings
 
     if layers not in ("front", "all", "none"):
         raise ValueError(f"--layers: must be front, all or none, got {layers!r}")
@@ -154,6 +158,7 @@ def cosearch(
     service = _load_service(bundle)
     candidates = family_candidates(family, names)
     result = run_cosearch(service, candidates, budgets, goal, accuracy, targets,
+                          Settings(exact=True) if exact else None,
                           polish=polish_settings(refine, time_budget),
                           progress=_progress(True))  # fmt: skip
     if plot is not None:

@@ -172,10 +172,11 @@ def test_cli_prints_the_front_writes_the_plot_and_json(bundle_dir: Path, tmp_pat
     shown = cli(bundle_dir, *args)
     assert shown.exit_code == 0, shown.output
     assert "chosen (*)" in shown.output and "front" in shown.output and plot.exists()
-    out = cli(bundle_dir, *args, "--json", "--refine", "2")
+    out = cli(bundle_dir, *args, "--json", "--refine", "2", "--exact")
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
     assert data["objective"] == "latency" and data["front"] and data["family"] == "mobilenet_v2"
+    assert all(p["recommendation"]["certificate"]["certified"] for p in data["pairs"])
     for i in data["front"]:
         pair = data["pairs"][i]
         assert pair["latency_ms"] <= 1000 and pair["recommendation"]["layers"]
