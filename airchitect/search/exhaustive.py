@@ -27,7 +27,7 @@ from airchitect.search.base import (
     tie_rank,
 )
 from airchitect.search.cells import grid_axes, sweep_cells
-from airchitect.space.budget import hardware_area_mm2, hardware_power_mw
+from airchitect.search.grid_costs import budget_mask, grid_area_mm2
 from airchitect.space.space import DesignSpace
 from airchitect.workloads.layer import Layer
 
@@ -70,9 +70,7 @@ class ExhaustiveLabeller:
 
     def __init__(self, space: DesignSpace, top_k: int = DEFAULT_TOP_K, tech=DEFAULT_TECH):
         self.space, self.top_k, self.tech = space, top_k, tech
-        hw = space.enumerate()  # area and power of the whole grid, computed once
-        self._area_mm2 = hardware_area_mm2(hw, tech)
-        self._power_mw = hardware_power_mw(hw, tech)
+        self._area_mm2 = grid_area_mm2(space, tech)  # of the whole grid, cached per space
 
     def label(
         self, layer: Layer, tasks: Sequence[Task], budget_evals: int | None = None, seed: int = 0
@@ -82,19 +80,10 @@ class ExhaustiveLabeller:
         edp = HardwareEvaluator(layer, self.space, Objective.EDP, self.tech)
         return [self._label_task(layer, sweep, task, edp) for task in tasks]
 
-    def _budget_mask(self, task: Task) -> np.ndarray:
-        """Budgets are known constraints: a mask over the grid, no evaluation needed."""
-        budget, mask = task.budget, np.ones(self.space.size, dtype=bool)
-        if budget.area_mm2 is not None:
-            mask &= self._area_mm2 <= budget.area_mm2
-        if budget.power_mw is not None:
-            mask &= self._power_mw <= budget.power_mw
-        return mask
-
     def _label_task(
         self, layer: Layer, sweep: GridSweep, task: Task, edp: HardwareEvaluator
     ) -> Label:
-        in_budget = self._budget_mask(task)
+        in_budget = budget_mask(self.space, task.budget, self.tech)  # known before any evaluation
         failures = int(np.count_nonzero(in_budget & ~sweep.feasible))
         k = self.top_k + 1
         if task.objective is Objective.EDP:

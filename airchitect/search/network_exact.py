@@ -41,12 +41,16 @@ from airchitect.cost.network import (
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.base import TIE_RTOL, tie_rank
 from airchitect.search.cells import GridAxes, grid_axes, sweep_cells
-from airchitect.space.budget import Budget, hardware_area_mm2, hardware_power_mw
+from airchitect.search.grid_costs import budget_mask, grid_area_mm2, grid_power_mw
+from airchitect.space.budget import Budget
 from airchitect.space.space import DesignSpace
 from airchitect.workloads.layer import Layer
 from airchitect.workloads.network import Network
 
 _CHANNEL_KNOBS = ("noc_words_per_cycle", "dram_bytes_per_cycle")
+#: Re-exported: callers find the grid's budgets next to the search that uses them.
+__all__ = ["Certificate", "ExactAnswer", "NoDesignInBudget", "Progress", "budget_mask",
+           "grid_area_mm2", "grid_power_mw", "layer_lower_bounds", "network_optimum"]  # fmt: skip
 #: Points scored exactly per mapper call while EDP is refined in bound order.
 EDP_BATCH = 24
 #: Bounds within this factor of the incumbent keep a point alive (guards float rounding).
@@ -89,48 +93,6 @@ class ExactAnswer:
     certificate: Certificate
     mappings: NetworkMappings  # the answer's per-layer best mappings are row ``row`` of these
     row: int
-
-
-@dataclass
-class _GridCache:
-    """Per space and tech: area and power of every point (budgets are masks over these)."""
-
-    area_mm2: np.ndarray
-    power_mw: np.ndarray
-
-
-_GRIDS: dict[tuple[str, TechTable], _GridCache] = {}
-
-
-def _grid(space: DesignSpace, tech: TechTable) -> _GridCache:
-    key = (space.hash, tech)
-    if key not in _GRIDS:
-        if len(_GRIDS) >= 4:
-            _GRIDS.clear()
-        hw = space.enumerate()
-        _GRIDS[key] = _GridCache(hardware_area_mm2(hw, tech), hardware_power_mw(hw, tech))
-    return _GRIDS[key]
-
-
-def grid_area_mm2(space: DesignSpace, tech: TechTable = DEFAULT_TECH) -> np.ndarray:
-    """Area of every grid point (flat order), cached per space and tech."""
-    return _grid(space, tech).area_mm2
-
-
-def grid_power_mw(space: DesignSpace, tech: TechTable = DEFAULT_TECH) -> np.ndarray:
-    """Power of every grid point (flat order), cached per space and tech."""
-    return _grid(space, tech).power_mw
-
-
-def budget_mask(space: DesignSpace, budget: Budget, tech: TechTable = DEFAULT_TECH) -> np.ndarray:
-    """Which grid points (flat order) fit ``budget``."""
-    g = _grid(space, tech)
-    mask = np.ones(space.size, dtype=bool)
-    if budget.area_mm2 is not None:
-        mask &= g.area_mm2 <= budget.area_mm2
-    if budget.power_mw is not None:
-        mask &= g.power_mw <= budget.power_mw
-    return mask
 
 
 def layer_lower_bounds(
@@ -186,7 +148,7 @@ class _Search:
             self.in_budget &= keep[:, None, None, None]
         if not self.in_budget.any():
             raise NoDesignInBudget("no point of the grid fits the budget")
-        self.area = _grid(space, tech).area_mm2[self.flat_of]
+        self.area = grid_area_mm2(space, tech)[self.flat_of]
         lat, en = 0.0, 0.0
         for layer, count in zip(self.distinct.layers, self.counts, strict=True):
             lb_lat, lb_en = layer_lower_bounds(layer, self.axes, tech)

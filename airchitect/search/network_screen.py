@@ -16,11 +16,12 @@ import numpy as np
 from airchitect.cost.batch import LayerBatch
 from airchitect.cost.mapper import MappingOptions, Objective, mapping_candidates
 from airchitect.cost.model import l2_tiles
-from airchitect.cost.network import distinct_layers
+from airchitect.cost.network import DistinctLayers, distinct_layers
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.base import tie_rank
 from airchitect.search.cells import KNOB, grid_axes, sweep_cells
-from airchitect.search.network_exact import budget_mask, grid_area_mm2
+from airchitect.search.grid_costs import budget_mask, grid_area_mm2
+from airchitect.search.network_exact import Progress
 from airchitect.space.budget import Budget
 from airchitect.space.space import DesignSpace
 from airchitect.workloads.layer import Layer
@@ -48,6 +49,39 @@ def _smallest_l2_level(layer: Layer, space: DesignSpace, options: MappingOptions
     return int(np.searchsorted(np.asarray(space.knobs[KNOB["l2_kib"]].values) * 1024.0, need))
 
 
+def network_values(
+    distinct: DistinctLayers, space: DesignSpace, objective: Objective,
+    arrays: np.ndarray | None = None, tech: TechTable = DEFAULT_TECH,
+    options: MappingOptions | None = None, progress: Progress | None = None,
+) -> np.ndarray:  # fmt: skip
+    """The network objective at every point of ``arrays`` (all by default), shape ``(arrays,
+    l1, l2, channels)``: each layer's cell sweep weighted by its runs. Latency and energy are
+    exact over the mapping space ``options``; EDP is their product, a lower bound of the
+    EDP-best mappings' (least energy and least latency may come from different mappings).
+    With a coarse ``options``, a layer whose coarse tilings miss the small L2 sizes the full
+    space fits (a huge LLM head) is swept with the full tilings."""
+    outputs = {Objective.LATENCY: "latency", Objective.ENERGY: "energy"}.get(objective, "both")
+    latency, energy = 0.0, 0.0
+    for j, (layer, count) in enumerate(zip(distinct.layers, distinct.counts, strict=True)):
+        layer_options = options
+        if options is not None and _smallest_l2_level(layer, space, options) > _smallest_l2_level(
+            layer, space, space.mapping_options
+        ):
+            layer_options = space.mapping_options
+        cells = sweep_cells(layer, space, arrays, tech, layer_options, outputs=outputs)
+        lat, en = cells.per_point()  # energy-only sweeps give latency 0 where a mapping fits
+        latency = latency + count * lat
+        energy = energy if en is None else energy + count * en[..., None]
+        if progress is not None:
+            progress(j + 1, len(distinct.layers))
+    if objective is Objective.LATENCY:
+        return latency
+    if objective is Objective.ENERGY:  # bandwidths do not change energy: every channel alike
+        energy = np.where(np.isfinite(latency), energy, np.inf)
+        return np.broadcast_to(energy, (*energy.shape[:3], grid_axes(space).n_channels))
+    return energy * latency / (tech.clock_ghz * 1e9)
+
+
 def screen_arrays(
     workload: Network | Layer, space: DesignSpace, budget: Budget | None,
     objective: Objective | str, arrays: np.ndarray, k: int, tech: TechTable = DEFAULT_TECH,
@@ -60,22 +94,7 @@ def screen_arrays(
     objective = Objective.parse(objective)
     arrays = np.unique(np.asarray(arrays, dtype=np.int64))
     axes = grid_axes(space)
-    distinct = distinct_layers(workload)
-    latency, energy = 0.0, 0.0
-    for layer, count in zip(distinct.layers, distinct.counts, strict=True):
-        layer_options = options
-        if options is not None and _smallest_l2_level(layer, space, options) > _smallest_l2_level(
-            layer, space, space.mapping_options
-        ):  # the coarse tilings miss small L2 sizes the full space fits (huge LLM heads)
-            layer_options = space.mapping_options
-        lat, en = sweep_cells(layer, space, arrays, tech, layer_options).per_point()
-        latency, energy = latency + count * lat, energy + count * en[..., None]
-    if objective is Objective.LATENCY:
-        score = latency
-    elif objective is Objective.ENERGY:
-        score = np.where(np.isfinite(latency), energy, np.inf)
-    else:
-        score = energy * latency / (tech.clock_ghz * 1e9)
+    score = network_values(distinct_layers(workload), space, objective, arrays, tech, options)
     points = axes.points_of(arrays)
     score = np.where(budget_mask(space, budget or Budget(), tech)[points], score.reshape(-1),
                      np.inf)  # fmt: skip

@@ -17,8 +17,10 @@ import numpy as np
 from airchitect.cost.mapper import Objective
 from airchitect.cost.network import distinct_layers, network_best_mappings
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
-from airchitect.search.cells import grid_axes, sweep_cells
-from airchitect.search.network_exact import Progress, grid_area_mm2, grid_power_mw
+from airchitect.search.cells import grid_axes
+from airchitect.search.grid_costs import grid_area_mm2, grid_power_mw
+from airchitect.search.network_exact import Progress
+from airchitect.search.network_screen import network_values
 from airchitect.space.space import DesignSpace
 from airchitect.workloads.layer import Layer
 from airchitect.workloads.network import Network
@@ -60,18 +62,7 @@ def pareto_front(
     objective = Objective.parse(objective)
     axes = grid_axes(space)
     distinct = distinct_layers(workload)
-    latency, energy = 0.0, 0.0
-    for j, (layer, count) in enumerate(zip(distinct.layers, distinct.counts, strict=True)):
-        lat, en = sweep_cells(layer, space, tech=tech).per_point()
-        latency, energy = latency + count * lat, energy + count * en[..., None]
-        if progress is not None:
-            progress(j + 1, len(distinct.layers))
-    if objective is Objective.LATENCY:
-        value = latency
-    elif objective is Objective.ENERGY:
-        value = np.where(np.isfinite(latency), energy, np.inf)
-    else:
-        value = energy * latency / (tech.clock_ghz * 1e9)
+    value = network_values(distinct, space, objective, tech=tech, progress=progress)
     points = axes.points_of(np.arange(axes.n_arrays))
     flat_value = np.full(space.size, np.inf)
     flat_value[points] = value.reshape(-1)
