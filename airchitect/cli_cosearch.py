@@ -163,7 +163,7 @@ def cosearch(
                           progress=_progress(True))  # fmt: skip
     if plot is not None:
         with flag("--plot"):
-            plot_front(result, plot, f"{family}: accuracy vs {result.metric}")
+            plot_front(result, plot, family)
     if json_out:
         _print_json(result.to_dict(layers) | {"family": family, "plot": plot and str(plot)})
         return

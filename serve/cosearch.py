@@ -344,10 +344,11 @@ def polish_settings(refine: int = 0, time_budget_s: float | None = None) -> Sett
 _LABELS = {"latency_ms": "latency (ms)", "energy_mj": "energy (mJ)", "edp_mj_ms": "EDP (mJ x ms)"}
 
 
-def plot_front(result: CoSearchResult, path: str | Path, title: str = "") -> Path:
+def plot_front(result: CoSearchResult, path: str | Path, name: str = "") -> Path:
     """Accuracy vs the objective, one marker per pair (a marker shape per budget), the front
-    as a step line, the chosen pair starred, the target as a dashed line; PNG (or any format
-    matplotlib infers from the suffix), written to a temporary file and renamed."""
+    as a step line, the chosen pair starred, the target as a dashed line; ``name`` (the
+    family) heads the title. PNG (or any format matplotlib infers from the suffix), written
+    to a temporary file and renamed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -384,7 +385,7 @@ def plot_front(result: CoSearchResult, path: str | Path, title: str = "") -> Pat
     ax.set_xscale("log")
     ax.set_xlabel(_LABELS[metric])
     ax.set_ylabel(_accuracy_label(result))
-    ax.set_title(title or "co-search: accuracy vs " + _LABELS[metric])
+    ax.set_title(f"{name or 'co-search'}: accuracy vs {_LABELS[metric]}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
