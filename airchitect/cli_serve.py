@@ -127,7 +127,7 @@ def recommend(
     ] = 0,
     refine_method: Annotated[
         str, typer.Option(help="The search that refines: graybox or bo (Ctrl-C keeps the best).")
-    ] = "bo",
+    ] = "graybox",
     top_k: Annotated[int, typer.Option(min=1, max=64, help="Decoder designs considered.")] = 8,
     exact: Annotated[
         bool, typer.Option("--exact", help="Search the whole grid: the certified optimum.")

@@ -83,7 +83,8 @@ class Settings:
     screen_ratio: float = 2.0
     max_finalists: int = 6
     refine: int = 0  # search evaluations after the model's answer
-    refine_method: str = "bo"  # the search that refines: "graybox" or "bo"
+    # the search that refines: "graybox" (the default: it won bench/graybox.py) or "bo"
+    refine_method: str = "graybox"
     exact: bool = False  # prove the answer optimal over the grid (or find the optimum)
     time_budget_s: float | None = None  # ... within this many seconds, counted from the query
     arrays: ArrayChoice = ArrayChoice()  # a whole network's model-proposed PE arrays
