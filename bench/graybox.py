@@ -249,6 +249,8 @@ def main() -> None:
             if line.strip():
                 row = json.loads(line)
                 results[row["key"]] = row["result"]
+    if not results and OUT.exists():  # a finished run whose logs were cleared
+        results = json.loads(OUT.read_text())
     if not args.report_only:
         todo = [(k, f) for k, f in jobs(args) if k not in results]
         print(f"{len(results)} results kept, {len(todo)} to run", flush=True)
