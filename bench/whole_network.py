@@ -71,7 +71,8 @@ ABLATIONS = {
     "pooled only": ArrayChoice(pooled=4, per_layer=0, shapes_all_dataflows=0),
     "no per-layer arrays": ArrayChoice(per_layer=0),
     "no dataflow sweep": ArrayChoice(shapes_all_dataflows=0),
-    "no neighbour shapes": ArrayChoice(neighbour_shapes=False),
+    "no neighbour shapes": ArrayChoice(neighbour_rounds=0),
+    "one neighbour round": ArrayChoice(neighbour_rounds=1),
     "wider (8, 2, 3)": ArrayChoice(pooled=8, per_layer=2),
 }
 

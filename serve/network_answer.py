@@ -28,7 +28,7 @@ import numpy as np
 
 from airchitect.cost.mapper import MappingOptions, Objective
 from airchitect.cost.tech import TechTable
-from airchitect.search.cells import grid_axes
+from airchitect.search.cells import SweepCache, grid_axes
 from airchitect.search.network_exact import ExactAnswer, NoDesignInBudget, network_optimum
 from airchitect.search.network_screen import array_of_designs, arrays_in_budget, screen_arrays
 from airchitect.space.budget import Budget
@@ -47,17 +47,20 @@ class ArrayChoice:
     pooled: int = 4  # best arrays of the MAC-pooled distribution
     per_layer: int = 1  # each distinct layer's own best arrays
     shapes_all_dataflows: int = 3  # pooled best (rows, cols) shapes tried under every dataflow
-    screened_arrays: int = 3  # best screened arrays (by their best point) searched exactly
-    # then the array shapes one step from the best screened one (rows or columns up or down,
-    # or one up and the other down: the same PEs in another aspect), same dataflow, screened
-    neighbour_shapes: bool = True
+    screened_arrays: int = 4  # best screened arrays (by their best point) searched exactly
+    # then the array shapes near the best screened one (one step in rows and/or columns, or
+    # another aspect of about as many PEs; same dataflow) are screened, and again around the
+    # new best while it moves, at most this many rounds (0: none)
+    neighbour_rounds: int = 4
+    climb_dataflows: int = 2  # ... around the best array of each of this many dataflows
 
     @property
     def screened_points(self) -> int:  # the name before arrays were ranked by their best point
         return self.screened_arrays
 
     def __post_init__(self) -> None:
-        for name in ("pooled", "per_layer", "shapes_all_dataflows", "screened_arrays"):
+        for name in ("pooled", "per_layer", "shapes_all_dataflows", "screened_arrays",
+                     "neighbour_rounds", "climb_dataflows"):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"field {name!r} must be an integer >= 0, got {value!r}")
@@ -111,6 +114,16 @@ def shape_neighbours(space: DesignSpace, array: int, iso_pe_tolerance: float = 0
     return np.array(sorted((r * n_cols + c) * n_flows + flow for r, c in near), dtype=np.int64)
 
 
+def _best_per_dataflow(arrays_best_first: np.ndarray, n_flows: int, n: int) -> np.ndarray:
+    """The best array of each of the ``n`` best dataflows (arrays ranked best first)."""
+    seen: dict[int, int] = {}
+    for a in arrays_best_first.tolist():
+        seen.setdefault(a % n_flows, a)
+        if len(seen) == n:
+            break
+    return np.array(list(seen.values()), dtype=np.int64)
+
+
 def _best_of(flat: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(scores, kind="stable")[:k]
     return flat[order], scores[order]
@@ -129,6 +142,7 @@ def instant_network_answer(
     workload: Network | Layer, space: DesignSpace, budget: Budget, objective: Objective,
     log_probs: Sequence[np.ndarray], weights: np.ndarray, tech: TechTable,
     screen_options: MappingOptions, choice: ArrayChoice = ArrayChoice(),
+    cache: SweepCache | None = None,
 ) -> NetworkAnswer | None:  # fmt: skip
     """Steps 1-3 of the module doc. ``None`` when no proposed array has a point within the
     budget or a valid mapping for every layer (the caller falls back to a search).
@@ -140,22 +154,35 @@ def instant_network_answer(
     if len(arrays) == 0:
         return None
     k = choice.screened_arrays
-    flat, scores = screen_arrays(workload, space, budget, objective, arrays, k, tech,
-                                 screen_options, per_array=True)  # fmt: skip
+
+    def screen(arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # each array's best point
+        return screen_arrays(workload, space, budget, objective, arrays, len(arrays), tech,
+                             screen_options, per_array=True, cache=cache)  # fmt: skip
+
+    flat, scores = screen(arrays)
     if len(flat) == 0:
         return None
-    if choice.neighbour_shapes:
-        near = shape_neighbours(space, int(array_of_designs(space, flat[:1])[0]))
+    n_flows = len(grid_axes(space).values["dataflow"])
+    first = flat[:1]  # the model's own best array is settled too: the climb follows the screen
+    for _ in range(choice.neighbour_rounds):  # climb the array lattice while the best move
+        tops = _best_per_dataflow(array_of_designs(space, flat), n_flows, choice.climb_dataflows)
+        near = np.unique(np.concatenate([shape_neighbours(space, int(a)) for a in tops]))
         near = near[fits[near] & ~np.isin(near, arrays)]
-        if len(near):
-            arrays = np.concatenate([arrays, near])
-            more, more_scores = screen_arrays(workload, space, budget, objective, near, k, tech,
-                                              screen_options, per_array=True)  # fmt: skip
-            flat, scores = _best_of(np.r_[flat, more], np.r_[scores, more_scores], k)
+        if len(near) == 0:
+            break
+        arrays = np.concatenate([arrays, near])
+        more, more_scores = screen(near)
+        flat, scores = _best_of(np.r_[flat, more], np.r_[scores, more_scores], len(arrays))
+        moved = _best_per_dataflow(array_of_designs(space, flat), n_flows, choice.climb_dataflows)
+        if np.array_equal(moved, tops):
+            break
+    flat, scores = flat[:k], scores[:k]
+    if not np.isin(first, flat).all():
+        flat, scores = np.r_[flat, first], np.r_[scores, np.inf]
     settled = np.unique(array_of_designs(space, flat))
     try:
         answer = network_optimum(workload, space, budget, objective, tech, arrays=settled,
-                                 probes=False)  # fmt: skip
+                                 probes=False, cache=cache)  # fmt: skip
     except NoDesignInBudget:
         return None
     return NetworkAnswer(answer, arrays, flat, scores, settled)

@@ -40,6 +40,7 @@ from airchitect.cost.network import (
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.analysis import analyse
 from airchitect.search.base import HardwareEvaluator, tie_rank
+from airchitect.search.cells import SweepCache
 from airchitect.search.graybox import GrayBoxSearch
 from airchitect.search.graybox import Progress as RefineProgress
 from airchitect.search.network_exact import Progress, network_optimum
@@ -195,8 +196,14 @@ class _Pool:
 class RecommendService:
     """Loads a serving bundle once and answers recommendations (CLI and HTTP share it)."""
 
-    def __init__(self, predictor: OnnxPredictor, tech: TechTable = DEFAULT_TECH) -> None:
+    def __init__(
+        self, predictor: OnnxPredictor, tech: TechTable = DEFAULT_TECH,
+        sweep_cache: SweepCache | None = None,
+    ) -> None:  # fmt: skip
+        """``sweep_cache`` keeps whole-network answers' layer sweeps across calls (a
+        co-search's many variants and budgets); without one each answer sweeps afresh."""
         self.predictor, self.space, self.tech = predictor, predictor.space, tech
+        self.sweep_cache = sweep_cache
         options = self.space.mapping_options
         # every other trip count of the full space, never beyond its largest: a screening
         # mapping is then always one the full mapper can find too
@@ -249,7 +256,7 @@ class RecommendService:
         else:
             near = self._neighbour_candidates(out["embedding"], weights, settings, _Pool())
             clock.lap("model")
-            best, table = self._network_answer(workload, log_probs, weights, budget, objective,
+            best, table = self._network_answer(distinct, log_probs, weights, budget, objective,
                                                settings)  # fmt: skip
         if best is None:
             best, table = self._fallback(distinct, budget, objective, settings)
@@ -289,11 +296,11 @@ class RecommendService:
             explanation["summary"] += f"; {gap}"
         return explanation
 
-    def _network_answer(self, workload, log_probs, weights, budget, objective, settings):
+    def _network_answer(self, distinct, log_probs, weights, budget, objective, settings):
         """A whole network's answer (:mod:`serve.network_answer`) and its candidate table."""
-        found = instant_network_answer(workload, self.space, budget, objective, log_probs,
+        found = instant_network_answer(distinct, self.space, budget, objective, log_probs,
                                        weights, self.tech, self.screen_options,
-                                       settings.arrays)  # fmt: skip
+                                       settings.arrays, self.sweep_cache)  # fmt: skip
         if found is None:
             return None, []
         answer = found.answer

@@ -104,7 +104,10 @@ class DistinctLayers:
         return np.array([sum(net.repeat(j) for j in m) for m in self.members], dtype=np.float64)
 
 
-def distinct_layers(network: Network | Layer) -> DistinctLayers:
+def distinct_layers(network: Network | Layer | DistinctLayers) -> DistinctLayers:
+    """The network's distinct layer shapes with their members; given one, returns it."""
+    if isinstance(network, DistinctLayers):
+        return network
     if isinstance(network, Layer):
         network = Network(network.name, "layer", (network,))
     groups: dict[tuple, list[int]] = {}

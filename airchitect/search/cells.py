@@ -280,3 +280,56 @@ def sweep_cells(
         latency = _prefix_min(latencies(), *args)
     energy = None if outputs == "latency" else _prefix_min(energies, *args)
     return CellSweep(arrays, latency, energy, np.asarray(fixed_energy, dtype=np.float64))
+
+
+def _shape_key(layer: Layer) -> tuple:
+    """What decides a layer's sweep (its name does not)."""
+    return (layer.n, layer.k, layer.c, layer.p, layer.q, layer.r, layer.s, layer.stride,
+            layer.dilation, layer.groups, layer.precision_bytes, layer.op)  # fmt: skip
+
+
+class SweepCache:
+    """Per-(layer shape, PE array) cell sweeps kept across queries: what one layer costs at
+    every point of one array does not depend on the network around it, the budget or the
+    objective, so many networks of one family under several budgets (a co-search) sweep each
+    (shape, array) once. Bounded: past ``max_entries`` it starts again."""
+
+    def __init__(self, max_entries: int = 40_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
+        self.sweeps = 0  # layer sweeps run
+        self.hits = 0  # (shape, array) values read from the cache
+
+    def per_point(
+        self, layer: Layer, space: DesignSpace, arrays: np.ndarray, tech: TechTable,
+        options: MappingOptions | None, outputs: str,
+    ) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+        """:meth:`CellSweep.per_point` of :func:`sweep_cells`, from the cache where it can."""
+        base = (_shape_key(layer), space.hash, tech, options, outputs)
+        arrays = [int(a) for a in arrays]
+        missing = [a for a in arrays if (base, a) not in self._entries]
+        if missing and len(self._entries) + len(missing) > self.max_entries:
+            self._entries.clear()
+            missing = arrays
+        self.hits += len(arrays) - len(missing)
+        if missing:
+            lat, en = sweep_cells(layer, space, np.array(missing, dtype=np.int64), tech, options,
+                                  outputs).per_point()  # fmt: skip
+            self.sweeps += 1
+            for j, a in enumerate(missing):
+                self._entries[(base, a)] = (lat[j], None if en is None else en[j])
+        values = [self._entries[(base, a)] for a in arrays]
+        energy = None if values[0][1] is None else np.stack([v[1] for v in values])
+        return np.stack([v[0] for v in values]), energy
+
+
+def layer_per_point(
+    layer: Layer, space: DesignSpace, arrays: np.ndarray, tech: TechTable = DEFAULT_TECH,
+    options: MappingOptions | None = None, outputs: str = "both",
+    cache: SweepCache | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """One layer's per-point latency and energy on ``arrays`` (:meth:`CellSweep.per_point`),
+    through ``cache`` when given."""
+    if cache is not None:
+        return cache.per_point(layer, space, arrays, tech, options, outputs)
+    return sweep_cells(layer, space, arrays, tech, options, outputs).per_point()

@@ -40,7 +40,7 @@ from airchitect.cost.network import (
 )
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.base import TIE_RTOL, tie_rank
-from airchitect.search.cells import GridAxes, grid_axes, sweep_cells
+from airchitect.search.cells import GridAxes, SweepCache, grid_axes, layer_per_point
 from airchitect.search.grid_costs import budget_mask, grid_area_mm2, grid_power_mw
 from airchitect.space.budget import Budget
 from airchitect.space.space import DesignSpace
@@ -134,8 +134,10 @@ class _Search:
     ``latency`` has that shape, ``energy`` has no channel axis (bandwidths do not change it).
     Both are lower bounds that become exact as layers are swept."""
 
-    def __init__(self, workload, space, budget, objective, tech, deadline, arrays=None) -> None:
+    def __init__(self, workload, space, budget, objective, tech, deadline, arrays=None,
+                 cache=None) -> None:  # fmt: skip
         self.space, self.tech, self.objective, self.deadline = space, tech, objective, deadline
+        self.cache: SweepCache | None = cache
         self.distinct: DistinctLayers = distinct_layers(workload)
         self.counts = self.distinct.counts
         self.axes = grid_axes(space)
@@ -227,7 +229,8 @@ class _Search:
             outputs = {Objective.LATENCY: "latency", Objective.ENERGY: "energy"}.get(
                 self.objective, "both"
             )
-            lat, en = sweep_cells(layer, self.space, arrays, self.tech, outputs=outputs).per_point()
+            lat, en = layer_per_point(layer, self.space, arrays, self.tech, None, outputs,
+                                      self.cache)  # fmt: skip
             lb_lat, lb_en = layer_lower_bounds(layer, self.axes, self.tech)
             if outputs == "energy":  # infeasible points go to inf, the bound stays a bound
                 self.latency[arrays] += lat
@@ -298,6 +301,7 @@ def network_optimum(
     progress: Progress | None = None,
     arrays: np.ndarray | None = None,
     probes: bool = True,
+    cache: SweepCache | None = None,
 ) -> ExactAnswer:
     """The exact best design of ``space`` for ``workload`` under ``budget``, with its
     certificate; or, when ``time_budget_s`` runs out first, the best design found and how far
@@ -308,11 +312,12 @@ def network_optimum(
     arrays (indices of :meth:`GridAxes.arrays`); the certificate then covers only them.
     ``probes=False`` scores no point before every layer is swept (for a small ``arrays``,
     where sweeping is cheaper than mapping). Raises :class:`NoDesignInBudget` when no point
-    fits the budget or none maps every layer."""
+    fits the budget or none maps every layer. ``cache`` keeps the layer sweeps for the next
+    search (:class:`airchitect.search.cells.SweepCache`)."""
     start = time.perf_counter()
     deadline = None if time_budget_s is None else start + float(time_budget_s)
     objective = Objective.parse(objective)
-    s = _Search(workload, space, budget or Budget(), objective, tech, deadline, arrays)
+    s = _Search(workload, space, budget or Budget(), objective, tech, deadline, arrays, cache)
     if incumbent is not None:
         position = int(np.flatnonzero(s.flat_of == int(incumbent))[0])
         if s.in_budget.reshape(-1)[position]:

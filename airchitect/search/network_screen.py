@@ -11,6 +11,8 @@ caller maps the best few exactly.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from airchitect.cost.batch import LayerBatch
@@ -19,7 +21,7 @@ from airchitect.cost.model import l2_tiles
 from airchitect.cost.network import DistinctLayers, distinct_layers
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.base import tie_rank
-from airchitect.search.cells import KNOB, grid_axes, sweep_cells
+from airchitect.search.cells import KNOB, SweepCache, grid_axes, layer_per_point
 from airchitect.search.grid_costs import budget_mask, grid_area_mm2
 from airchitect.search.network_exact import Progress
 from airchitect.space.budget import Budget
@@ -41,18 +43,22 @@ def arrays_in_budget(space: DesignSpace, budget: Budget, tech: TechTable = DEFAU
     return fits
 
 
-def _smallest_l2_level(layer: Layer, space: DesignSpace, options: MappingOptions) -> int:
+@lru_cache(maxsize=4096)
+def _smallest_l2_level(
+    layer: Layer, space_l2_kib: tuple[float, ...], options: MappingOptions
+) -> int:
     """The smallest L2 size (index into the space's values) any tiling of ``options`` fits."""
     lay = LayerBatch.from_layers(layer)
     t = l2_tiles(lay, mapping_candidates(layer, options))
     need = float(np.min(t["w_words"] + t["i_words"] + t["o_words"])) * layer.precision_bytes
-    return int(np.searchsorted(np.asarray(space.knobs[KNOB["l2_kib"]].values) * 1024.0, need))
+    return int(np.searchsorted(np.asarray(space_l2_kib) * 1024.0, need))
 
 
 def network_values(
     distinct: DistinctLayers, space: DesignSpace, objective: Objective,
     arrays: np.ndarray | None = None, tech: TechTable = DEFAULT_TECH,
     options: MappingOptions | None = None, progress: Progress | None = None,
+    cache: SweepCache | None = None,
 ) -> np.ndarray:  # fmt: skip
     """The network objective at every point of ``arrays`` (all by default), shape ``(arrays,
     l1, l2, channels)``: each layer's cell sweep weighted by its runs. Latency and energy are
@@ -62,14 +68,17 @@ def network_values(
     space fits (a huge LLM head) is swept with the full tilings."""
     outputs = {Objective.LATENCY: "latency", Objective.ENERGY: "energy"}.get(objective, "both")
     latency, energy = 0.0, 0.0
+    if arrays is None:
+        arrays = np.arange(grid_axes(space).n_arrays)
     for j, (layer, count) in enumerate(zip(distinct.layers, distinct.counts, strict=True)):
         layer_options = options
-        if options is not None and _smallest_l2_level(layer, space, options) > _smallest_l2_level(
-            layer, space, space.mapping_options
+        l2_kib = tuple(space.knobs[KNOB["l2_kib"]].values)
+        if options is not None and _smallest_l2_level(layer, l2_kib, options) > _smallest_l2_level(
+            layer, l2_kib, space.mapping_options
         ):
             layer_options = space.mapping_options
-        cells = sweep_cells(layer, space, arrays, tech, layer_options, outputs=outputs)
-        lat, en = cells.per_point()  # energy-only sweeps give latency 0 where a mapping fits
+        # energy-only sweeps give latency 0 where a mapping fits
+        lat, en = layer_per_point(layer, space, arrays, tech, layer_options, outputs, cache)
         latency = latency + count * lat
         energy = energy if en is None else energy + count * en[..., None]
         if progress is not None:
@@ -86,6 +95,7 @@ def screen_arrays(
     workload: Network | Layer, space: DesignSpace, budget: Budget | None,
     objective: Objective | str, arrays: np.ndarray, k: int, tech: TechTable = DEFAULT_TECH,
     options: MappingOptions | None = None, per_array: bool = False,
+    cache: SweepCache | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """The ``k`` best in-budget points of ``arrays`` by the network objective over the mapping
     space ``options`` (the space's own by default): flat grid indices and their screened
@@ -94,7 +104,8 @@ def screen_arrays(
     objective = Objective.parse(objective)
     arrays = np.unique(np.asarray(arrays, dtype=np.int64))
     axes = grid_axes(space)
-    score = network_values(distinct_layers(workload), space, objective, arrays, tech, options)
+    score = network_values(distinct_layers(workload), space, objective, arrays, tech, options,
+                           cache=cache)  # fmt: skip
     points = axes.points_of(arrays)
     score = np.where(budget_mask(space, budget or Budget(), tech)[points], score.reshape(-1),
                      np.inf)  # fmt: skip
