@@ -10,13 +10,17 @@ decoder does predict well is which *arrays* (PE rows, columns, dataflow) suit ea
 2. **Screen**: every point of those arrays (all buffer sizes and bandwidths, 960 per array in
    the default space) is scored for the whole network with the cell sweep over a coarse
    mapping space (:func:`airchitect.search.network_screen.screen_arrays`).
-3. **Settle**: the best screened arrays (by their best point) are searched exactly, every
-   layer at its best mapping (:func:`airchitect.search.network_exact.network_optimum` restricted to
-   them), so the answer is the exact best design of those arrays; among ties, the smallest
-   chip.
+3. **Climb**: around the best array of each of the two best dataflows, the shapes one step
+   away and every aspect of about as many PEs are screened, again while the best moves (the
+   model's arrays are often a little small for the whole network).
+4. **Settle**: the best screened arrays (by their best point) and the model's own best are
+   searched exactly, every layer at its best mapping
+   (:func:`airchitect.search.network_exact.network_optimum` restricted to them), so the
+   answer is the exact best design of those arrays; among ties, the smallest chip.
 
-Settings were chosen on the zoo networks (BENCHMARKS.md, whole networks); the networks the
-benchmark holds out were not looked at while choosing them.
+Settings were chosen on the zoo networks at three budgets (BENCHMARKS.md, whole networks)
+and, for the climb, on MobileNetV2 width and resolution variants; the networks the benchmark
+holds out were not used to choose them.
 """
 
 from __future__ import annotations
