@@ -46,7 +46,7 @@ model: train  ## the shipped serving bundle (ONNX + faiss), rebuilt from scratch
 # at the release's dse_dataset/ folder)
 V2_DATA ?= ../shared/data/airchitect-v2
 
-v2: install  ## AIrchitect v2 parity: per release file, import, train on the published split, print exact ConfigID at batch 1
+v2: install  ## AIrchitect v2 parity: per release file, import, train on the published split, print exact ConfigID at batch 1 (~10 min, 1 core)
 	$(PY) bench/airchitect_v2.py --csv $(V2_DATA)/conv_dataset_100k.csv
 	$(PY) bench/airchitect_v2.py --csv $(V2_DATA)/gemm_dataset_100k.csv
 
