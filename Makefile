@@ -31,6 +31,8 @@ bench: install  ## every benchmark of BENCHMARKS.md (the labeller one takes abou
 	$(PY) bench/generate_throughput.py --n 2000 --workers 2
 	$(PY) bench/labellers.py --workloads 50 --workers 2
 	$(PY) bench/serve_latency.py
+	$(PY) bench/whole_network.py --repeats 5
+	$(PY) bench/eyeriss_compare.py
 	$(PY) bench/http_load.py --client $$(command -v wrk >/dev/null && echo wrk || echo python) --clients 50 --seconds 20 --workers 2 --think-ms 1000
 
 data: install  ## the base dataset: 1e5 exact labels of zoo + synthetic layers, 32 runners-up each (~65 min, 2 cores)
