@@ -22,6 +22,8 @@ from rich.table import Table
 from airchitect import designs
 from airchitect.cost.mapper import OBJECTIVE_FIELD
 from airchitect.cost.network import NetworkCost, evaluate_network
+from airchitect.plot_paths import check_plot_path
+from airchitect.search.analysis import analyse
 from airchitect.space import DesignSpace, HardwareConfig
 from airchitect.workloads import Network, list_llm_configs, list_networks, load_llm_config
 
@@ -134,11 +136,19 @@ def evaluate(
     power_mw: PowerMw = None,
     top: TopOpt = None,
     json_out: JsonOut = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Write roofline, latency/energy split and what-if (.png/.svg)."
+        ),
+    ] = None,
 ) -> None:
     """Cost of a workload on one design: the best mapping per layer, costs summed.
 
     Design: --design or --preset or the default 16x16 ws design; knob flags override it.
     """
+    if plot is not None:
+        check_plot_path(plot)
     hw = designs.resolve_design(
         design,
         preset,
@@ -153,6 +163,12 @@ def evaluate(
         batch=batch, seq_len=seq_len, phase=phase, context_len=context_len,
     )  # fmt: skip
     result = evaluate_network(network, hw, goal)
+    if plot is not None:  # the what-if steps along the default space's grid
+        from airchitect.plots import plot_design  # matplotlib only when a plot is asked for
+
+        analysis = analyse(result, DesignSpace.default(), designs.make_budget(area_mm2, power_mw))
+        plot_design(result, analysis, plot)
+        typer.echo(f"plot written to {plot}", err=True)
     if json_out:
         _print_json(result.to_dict() | {"budget": budget})
         return

@@ -46,3 +46,17 @@ def test_a_bad_plot_path_is_a_named_error(tmp_path) -> None:
         check_plot_path(tmp_path / "x.jpg")
     with pytest.raises(ValueError, match="--plot: folder"):
         check_plot_path(tmp_path / "missing" / "x.png")
+
+
+def test_evaluate_writes_a_plot_of_a_preset(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from airchitect.cli import app
+
+    path = tmp_path / "dqn.svg"
+    args = ["evaluate", "--model", "dqn", "--preset", "eyeriss-like", "--plot", str(path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert path.read_text().lstrip().startswith("<?xml")
+    bad = CliRunner().invoke(app, ["evaluate", "--model", "dqn", "--plot", "x.pdf"])
+    assert bad.exit_code == 2 and "--plot" in bad.output
