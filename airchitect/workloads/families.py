@@ -142,6 +142,11 @@ def mobilenet_v2_scaled(
             raise WorkloadError(
                 f"network 'mobilenet_v2': field {field!r} must be > 0, got {value!r}"
             )
+    if int(resolution) != resolution:
+        raise WorkloadError(f"network 'mobilenet_v2': field 'resolution' must be a whole number "
+                            f"of pixels, got {resolution!r}")  # fmt: skip
+    # plain Python numbers: numpy scalars (a sweep's values) would reach the layer shapes
+    width, depth, resolution = float(width), float(depth), int(resolution)
     st = _Stack(3, resolution, batch, precision_bytes)
     st.conv("conv1", _round_channels(32 * width), 3, stride=2, padding=1)
     index = 1

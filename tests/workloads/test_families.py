@@ -251,3 +251,12 @@ def test_bench_llm_configs_load_and_build(
     expected = layers * (tokens * per_token + 2 * tokens**2 * hidden) + hidden * config.vocab_size
     prefill = build_llm(config, "prefill", 1, tokens, lm_head_last_token_only=True)
     assert prefill.macs == expected
+
+
+def test_scaled_mobilenet_takes_numpy_numbers_from_a_sweep() -> None:
+    import numpy as np
+
+    from airchitect.workloads.families import mobilenet_v2_scaled
+
+    a = mobilenet_v2_scaled(np.float64(0.5), np.int64(160), np.float64(1.0))
+    assert a.macs == mobilenet_v2_scaled(0.5, 160, 1.0).macs
