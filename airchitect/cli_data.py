@@ -60,7 +60,8 @@ def generate(
         raise typer.Exit(130) from None
     typer.echo(
         f"{summary.rows_total:,} rows in {summary.shards_total} shards at {out} "
-        f"({summary.rows_written:,} new, {summary.shards_skipped} shards already done; "
+        f"({summary.rows_written:,} new, {summary.shards_skipped} shards already done"
+        f"{f', {summary.shards_repaired} repaired' if summary.shards_repaired else ''}; "
         f"{summary.rows_per_minute:,.0f} rows/min)"
     )
 

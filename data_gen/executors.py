@@ -7,8 +7,12 @@ Each worker runs one thread: parallelism comes from processes, not from BLAS or 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -17,13 +21,45 @@ from data_gen.generate import GeneratorConfig, label_shard
 EXECUTORS = ("process", "ray")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
 ShardResult = tuple[int, list[dict]]
 
 
-def _worker_init() -> None:
-    """Local workers: one thread, and Ctrl-C is the driver's to handle (it stops them)."""
+def _worker_init(parent_pid: int) -> None:
+    """Local workers: one thread, Ctrl-C is the driver's to handle (it stops them), and they
+    die with the driver however it dies (``kill -9`` included): nobody else would stop them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid)
     single_thread()
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when ``parent_pid`` ends (Linux); elsewhere a
+    daemon thread polls for it. ``parent_pid`` closes the race of a parent already gone.
+
+    On Linux the signal comes when the thread that started the worker ends: the pool is made
+    and consumed in the one thread that runs :func:`run_local`, so that is the driver's life."""
+    if not _linux_pdeathsig():
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _linux_pdeathsig() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def single_thread() -> None:
@@ -51,7 +87,9 @@ def run_local(
         for shard in shards:
             yield _label(config, shard)
         return
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),)
+    )
     try:
         pending = {pool.submit(_label, config, s) for s in shards}
         while pending:

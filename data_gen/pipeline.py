@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from rich.progress import (
 
 from data_gen.executors import executor
 from data_gen.generate import GeneratorConfig, new_manifest, shard_row_ranges
+from data_gen.lock import DatasetLock
 from data_gen.writer import DatasetWriter
 
 
@@ -29,6 +32,7 @@ class GenerationSummary:
     shards_total: int
     shards_skipped: int
     seconds: float
+    shards_repaired: int = 0  # recorded as finished, but missing or corrupt: rewritten
 
     @property
     def rows_per_minute(self) -> float:
@@ -50,10 +54,23 @@ def generate(
     workers: int = 2,
     address: str | None = None,
     progress: bool = True,
+    report: Callable[[str], None] | None = None,
 ) -> GenerationSummary:
-    """Write the dataset ``config`` describes into ``out``; finished shards are skipped."""
+    """Write the dataset ``config`` describes into ``out``; finished shards are skipped.
+
+    ``out`` is locked for the run: a second generation into it fails at once. Each finished
+    shard found missing or corrupt is reported through ``report`` (default: a line on stderr)
+    before it is regenerated."""
     run = executor(executor_name, workers, address)
-    writer = DatasetWriter(out, new_manifest(config))
+    with DatasetLock(out):
+        writer = DatasetWriter(out, new_manifest(config))
+        damaged = writer.damaged(range(config.n_shards))
+        for line in damaged.values():
+            (report or _to_stderr)(line)
+        return _run(config, writer, run, progress, len(damaged))
+
+
+def _run(config, writer, run, progress, repaired) -> GenerationSummary:
     ranges = shard_row_ranges(config)
     todo = writer.pending(range(config.n_shards))
     start, written = time.perf_counter(), 0
@@ -65,5 +82,10 @@ def generate(
             written += len(rows)
             rate = 60.0 * written / max(time.perf_counter() - start, 1e-9)
             bar.update(task, advance=len(rows), rate=f"{rate:,.0f}")
-    return GenerationSummary(Path(out), config.n, written, config.n_shards,
-                             config.n_shards - len(todo), time.perf_counter() - start)  # fmt: skip
+    return GenerationSummary(writer.out_dir, config.n, written, config.n_shards,
+                             config.n_shards - len(todo), time.perf_counter() - start,
+                             repaired)  # fmt: skip
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -3,7 +3,8 @@
 A shard counts as finished only when the manifest lists it *and* its file has the recorded
 sha256. Each commit writes the shard file first and records it second, both atomically, so a
 kill at any point leaves at worst an unrecorded shard; generation is deterministic per shard
-seed, so the resumed run rewrites it with the same bytes. One writer per directory at a time.
+seed, so the resumed run rewrites it with the same bytes. One writer per directory at a time
+(:class:`data_gen.lock.DatasetLock` enforces it for ``generate``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data_gen.lock import LOCK_NAME
 from data_gen.manifest import MANIFEST_NAME, Manifest, ManifestError, fsync_dir, manifest_path
 from data_gen.schema import dataset_schema, rows_to_table
 
@@ -116,7 +118,7 @@ class DatasetWriter:
                     "choose a new --out directory"
                 )
             return existing
-        if any(self.out_dir.iterdir()):
+        if any(p.name != LOCK_NAME for p in self.out_dir.iterdir()):
             raise ResumeError(
                 f"{self.out_dir}: not empty and has no {MANIFEST_NAME}; refusing to write a "
                 "dataset into it; choose a new --out directory"
@@ -130,13 +132,33 @@ class DatasetWriter:
 
     def is_finished(self, shard_id: int) -> bool:
         """Listed in the manifest and its file exists with the recorded checksum."""
-        entry = self.manifest.shards.get(shard_name(shard_id))
-        path = self.shard_path(shard_id)
-        return entry is not None and path.is_file() and file_sha256(path) == entry["sha256"]
+        return self._state(shard_id) == "finished"
 
     def pending(self, shard_ids: Iterable[int]) -> list[int]:
         """The shards of ``shard_ids`` still to generate, in the order given."""
         return [i for i in shard_ids if not self.is_finished(i)]
+
+    def damaged(self, shard_ids: Iterable[int]) -> dict[int, str]:
+        """Shards of ``shard_ids`` the manifest lists as finished whose file is missing or
+        fails its checksum, each with a line saying so (they are pending: a resume redoes them)."""
+        states = {i: self._state(i) for i in shard_ids}
+        return {
+            i: f"{shard_name(i)}: {state}; regenerating it"
+            for i, state in states.items()
+            if state not in ("finished", "new")
+        }
+
+    def _state(self, shard_id: int) -> str:
+        """``finished``, ``new`` (never recorded) or what is wrong with a recorded shard."""
+        entry = self.manifest.shards.get(shard_name(shard_id))
+        path = self.shard_path(shard_id)
+        if entry is None:
+            return "new"
+        if not path.is_file():
+            return "listed in the manifest but missing"
+        if file_sha256(path) != entry["sha256"]:
+            return "corrupt or truncated (its checksum differs from the manifest's)"
+        return "finished"
 
     def commit(
         self, shard_id: int, rows: Sequence[dict[str, Any]] | pa.Table, seed: int | None = None

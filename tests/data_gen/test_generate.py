@@ -145,3 +145,29 @@ def test_tasks_do_not_depend_on_the_shard_count_and_never_repeat(tmp_path):
     one, many = tasks(1), tasks(130)
     assert one == many
     assert len(set(one)) == len(one) == 1600
+
+
+def test_a_repaired_shard_is_reported_and_rewritten(tmp_path):
+    config = GeneratorConfig(**SMALL)
+    generate(config, tmp_path, workers=1, progress=False)
+    shard = tmp_path / "shard-00001.parquet"
+    original = shard.read_bytes()
+    shard.write_bytes(original[: len(original) // 2])  # truncated
+    lines: list[str] = []
+    summary = generate(config, tmp_path, workers=1, progress=False, report=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("shard-00001.parquet: corrupt or truncated")
+    assert summary.shards_repaired == 1 and summary.rows_written == 8
+    assert shard.read_bytes() == original
+
+
+def test_cli_reports_a_repair_on_stderr(tmp_path):
+    cmd = [sys.executable, "-m", "airchitect", "generate", "--n", "6", "--space", "reduced",
+           "--workloads", "zoo", "--shards", "2", "--workers", "1", "--quiet",
+           "--out", str(tmp_path)]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True)
+    (tmp_path / "shard-00000.parquet").unlink()
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    assert "shard-00000.parquet: listed in the manifest but missing; regenerating it" in (
+        done.stderr
+    )
+    assert "1 repaired" in done.stdout

@@ -141,3 +141,13 @@ def test_manifest_is_written_before_any_shard(tmp_path):
     DatasetWriter(tmp_path / "new", template())
     m = Manifest.load(tmp_path / "new")
     assert m.shards == {} and m.seeds == SEEDS
+
+
+def test_damaged_names_missing_and_corrupt_recorded_shards_only(tmp_path):
+    writer = _commit_all(tmp_path, shards=(0, 1, 2))
+    flip_byte(writer.shard_path(1))
+    writer.shard_path(2).unlink()
+    damaged = DatasetWriter(tmp_path, template()).damaged(range(4))  # shard 3: never written
+    assert sorted(damaged) == [1, 2]
+    assert damaged[1].startswith("shard-00001.parquet: corrupt or truncated")
+    assert damaged[2].startswith("shard-00002.parquet: listed in the manifest but missing")
