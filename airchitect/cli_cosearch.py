@@ -19,6 +19,7 @@ from airchitect.cli import AreaMm2, JsonOut, PowerMw, _console, _print_json, _us
 from airchitect.cli_serve import BundleOpt, _load_service
 from airchitect.designs import flag
 from airchitect.space import Budget
+from airchitect.workloads import build_llm_generation, load_llm_config
 from airchitect.workloads.families import family_variants, list_families
 
 _BUDGET_KEYS = {"area": "area_mm2", "area_mm2": "area_mm2", "power": "power_mw",
@@ -74,7 +75,19 @@ def _progress(enabled: bool):
 @app.command()
 @_user_errors
 def cosearch(
-    family: Annotated[str, typer.Option(help=f"Network family: {', '.join(list_families())}.")],
+    family: Annotated[
+        str | None, typer.Option(help=f"Network family: {', '.join(list_families())}.")
+    ] = None,
+    network: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Instead of --family: a network file (ONNX, CSV/YAML layer list, or an "
+            "LLM config JSON run as a --prefill/--decode generation); repeat for "
+            "several. Its accuracy key is the file name without its suffix."
+        ),
+    ] = None,  # fmt: skip
+    prefill: Annotated[int, typer.Option(min=1, help="LLM configs: prompt tokens.")] = 512,
+    decode: Annotated[int, typer.Option(min=1, help="LLM configs: generated tokens.")] = 128,
     variants: Annotated[
         str | None, typer.Option(help='Comma-separated variants (default: all), e.g. "b0,b1".')
     ] = None,
@@ -139,13 +152,21 @@ def cosearch(
 
     if layers not in ("front", "all", "none"):
         raise ValueError(f"--layers: must be front, all or none, got {layers!r}")
-    with flag("--family"):
-        known = family_variants(family)
-    names = [v.strip() for v in variants.split(",") if v.strip()] if variants else known
-    for name in names:
-        if name not in known:
-            raise ValueError(f"--variants: unknown variant {name!r} of {family!r}; "
-                             f"allowed: {', '.join(known)}")  # fmt: skip
+    if (family is None) == (not network):
+        raise ValueError("give exactly one of --family or --network (repeatable)")
+    if network:
+        candidates = _file_candidates(network, prefill, decode)
+        known = [c.name for c in candidates]
+        names, published, label = known, {}, "networks"
+    else:
+        with flag("--family"):
+            known = family_variants(family)
+        names = [v.strip() for v in variants.split(",") if v.strip()] if variants else known
+        for name in names:
+            if name not in known:
+                raise ValueError(f"--variants: unknown variant {name!r} of {family!r}; "
+                                 f"allowed: {', '.join(known)}")  # fmt: skip
+        candidates, published, label = None, published_accuracy(family), family
     if budget and (area_mm2 is not None or power_mw is not None):
         raise ValueError("--budget replaces --area-mm2/--power-mw; give one or the other")
     budgets = [parse_budget(b) for b in budget] if budget else [
@@ -154,20 +175,42 @@ def cosearch(
         targets = Targets(latency_ms, energy_mj, edp_mj_ms)
     goal = _objective(objective, targets)
     user = load_accuracy_csv(accuracy_csv, known) if accuracy_csv is not None else None
-    accuracy = resolve_accuracy(names, published_accuracy(family), user, str(accuracy_csv))
+    accuracy = resolve_accuracy(names, published, user, str(accuracy_csv))
     service = _load_service(bundle)
-    candidates = family_candidates(family, names)
+    candidates = candidates or family_candidates(family, names)
     result = run_cosearch(service, candidates, budgets, goal, accuracy, targets,
                           Settings(exact=True) if exact else None,
                           polish=polish_settings(refine, time_budget),
                           progress=_progress(True))  # fmt: skip
     if plot is not None:
         with flag("--plot"):
-            plot_front(result, plot, family)
+            plot_front(result, plot, label)
     if json_out:
         _print_json(result.to_dict(layers) | {"family": family, "plot": plot and str(plot)})
         return
-    _print_result(result, family, plot)
+    _print_result(result, label, plot)
+
+
+def _file_candidates(paths: list[Path], prefill: int, decode: int) -> list:
+    """A co-search candidate per network file; names (the accuracy keys) must differ."""
+    from serve.cosearch import Candidate
+
+    out = []
+    for path in paths:
+        if path.suffix.lower() == ".json":  # an LLM config: one generation
+            with flag("--network"):
+                config = load_llm_config(path)
+                network = build_llm_generation(config, prefill, decode)
+        else:
+            with flag("--network"):
+                network = designs.load_workload(onnx=path) if path.suffix.lower() == ".onnx" \
+                    else designs.load_workload(layers=path)  # fmt: skip
+        out.append(Candidate(path.stem, network))
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"--network: two files share a name ({', '.join(names)}); the name "
+                         "is the accuracy key, so rename one")  # fmt: skip
+    return out
 
 
 def _print_result(result, family: str, plot: Path | None) -> None:

@@ -204,6 +204,25 @@ def test_cli_bad_input_is_one_error_line_and_exit_2(bundle_dir: Path, args, word
         assert word in lines[0], lines[0]
 
 
+def test_cli_co_searches_network_files_with_a_users_accuracies(bundle_dir, tmp_path) -> None:
+    layers = tmp_path / "small-cnn.csv"
+    layers.write_text("name,n,k,c,p,q,r,s\nconv1,1,32,3,56,56,3,3\nconv2,1,64,32,28,28,3,3\n")
+    big = tmp_path / "big-cnn.csv"
+    big.write_text("name,n,k,c,p,q,r,s\nconv1,1,64,3,56,56,3,3\nconv2,1,128,64,28,28,3,3\n")
+    acc = tmp_path / "acc.csv"
+    acc.write_text("variant,accuracy\nsmall-cnn,60\nbig-cnn,70\n")
+    args = ["--network", str(layers), "--network", str(big), "--network", "bench/networks/"
+            "phi-3-mini.json", "--prefill", "8", "--decode", "2", "--area-mm2", "20",
+            "--accuracy", str(acc), "--json"]  # fmt: skip
+    out = cli(bundle_dir, *args)
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert {p["variant"] for p in data["pairs"]} == {"small-cnn", "big-cnn", "phi-3-mini"}
+    assert {data["pairs"][i]["variant"] for i in data["front"]} <= {"small-cnn", "big-cnn"}
+    both = cli(bundle_dir, "--family", "vit", "--network", str(layers))
+    assert both.exit_code == 2 and "exactly one of --family or --network" in both.output
+
+
 def test_cli_bad_accuracy_csv_names_the_row(bundle_dir: Path, tmp_path: Path) -> None:
     csv = tmp_path / "acc.csv"
     csv.write_text("variant,accuracy\nti16,x\n")
