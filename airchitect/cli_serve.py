@@ -414,10 +414,19 @@ def serve(
         float | None,
         typer.Option(min=0.1, help="Seconds an idle connection stays open (default 75)."),
     ] = None,
-) -> None:
+    cache_mib: Annotated[
+        int, typer.Option(min=0, help="MiB of recommend answers kept per worker.")
+    ] = 256,
+    request_timeout_s: Annotated[
+        float,
+        typer.Option(min=0.1, max=86_400, help="Seconds from a request's arrival to its answer "
+                     "(searches are cut to fit; 503/504 past it)."),
+    ] = 120.0,
+) -> None:  # fmt: skip
     """Serve the HTTP API (POST /v1/recommend, /v1/evaluate; GET /v1/health, /v1/space)."""
     from serve.bundle import DEFAULT_BUNDLE
     from serve.http import KEEP_ALIVE_S, run
 
     run(model or DEFAULT_BUNDLE, host, port, threads, workers=workers, cache_size=cache_size,
-        keep_alive_s=keep_alive_s or KEEP_ALIVE_S)  # fmt: skip
+        keep_alive_s=keep_alive_s or KEEP_ALIVE_S, cache_bytes=cache_mib << 20,
+        request_timeout_s=request_timeout_s)  # fmt: skip

@@ -13,7 +13,10 @@ Endpoints (JSON in, JSON out; the schema is at ``/openapi.json``, browsable at `
 
 Errors share one body, :class:`ErrorResponse` (``error`` kind, one-line ``detail`` naming the
 field and the allowed values, and for schema errors every problem under ``errors``): bad input
-is 422, a body over ``max_body_bytes`` or a workload over ``max_layers`` layers is 413.
+is 422, a body that is not JSON at all 400, a body over ``max_body_bytes`` or a workload over
+``max_layers`` layers 413, a body not sent in full within ``body_timeout_s`` 408, a request
+still queued when its ``request_timeout_s`` passes 503 and one still computing 504 (a
+refinement or exact search stops in time and answers 200 with what it has).
 
 Run it with ``python -m serve.http --bundle PATH [--host 127.0.0.1] [--port 8000]`` or
 :func:`run`; each worker process answers queries one at a time, in arrival order, on one compute
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import inspect
 import json
 import logging
@@ -32,6 +36,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +60,7 @@ from airchitect.space.hardware import Dataflow
 from airchitect.workloads import ZOO, Layer, Network, list_networks
 from airchitect.workloads.families import list_families
 from airchitect.workloads.layer import OpType
-from serve.bundle import DEFAULT_BUNDLE
+from serve.bundle import BUNDLE_FILES, DEFAULT_BUNDLE, RANKER_NAME
 from serve.recommend import NoFeasibleDesign, RecommendService, Settings
 
 log = logging.getLogger("airchitect.http")
@@ -67,6 +72,19 @@ MAX_TIME_BUDGET_S = 60.0  # a request's exact-search budget; longer searches bel
 #: A body announced over the limit is still read (and dropped) up to this many bytes, so the
 #: client gets its 413 instead of a reset connection; beyond it the connection is closed.
 DRAIN_LIMIT = 16 << 20
+#: Seconds a request may take from arrival to answer; a refinement or exact search is cut to
+#: fit (its answer says ``interrupted`` or gives the remaining gap), anything else gets 503/504.
+REQUEST_TIMEOUT_S = 120.0
+#: Seconds a client has to send the whole body once the headers are in (slow-body clients).
+BODY_TIMEOUT_S = 30.0
+#: Bytes of answers each worker keeps: a whole network's answer with layers is ~0.4 MB.
+CACHE_BYTES = 256 << 20
+#: Seconds uvicorn waits for requests in flight on SIGTERM before closing their connections;
+#: it then re-raises the signal, so a search thread still running does not hold the exit.
+GRACEFUL_SHUTDOWN_S = 5.0
+#: The share of a request's time left that a refinement or exact search may use: the rest is
+#: for mapping, explaining and sending the answer.
+SEARCH_SHARE = 0.8
 _FIELD_RE = re.compile(r"field '(\w+)'")
 
 # Literal types built from the library's own enums and registry, so the schema lists them.
@@ -388,7 +406,8 @@ class SpaceResponse(_Open):
 
 
 class BundleInfo(_Open):
-    path: str
+    name: str = Field(description="the bundle directory's name (never its path)")
+    sha256: str = Field(description="of the files the server loaded, in name order")
     format: str | None = None
     version: int | None = None
     space_name: str
@@ -403,7 +422,7 @@ class HealthResponse(_Open):
     model: dict[str, Any]
     metrics: dict[str, Any] | None = None
     ranker: dict[str, Any] | None = None
-    limits: dict[str, int]
+    limits: dict[str, int | float]
 
 
 class ErrorItem(BaseModel):
@@ -419,8 +438,16 @@ class ErrorResponse(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorResponse, "description": "body or workload too large"},
-    422: {"model": ErrorResponse, "description": "invalid input, or no design fits the budget"},
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in (
+        (400, "the body is not JSON (invalid_json) or a header is malformed (bad_request)"),
+        (408, "the body was not sent in full within body_timeout_s (timeout)"),
+        (413, "body or workload too large (too_large)"),
+        (422, "invalid input (invalid_request), or no design fits the budget"),
+        (500, "an unexpected server error (internal_error); the server log has the details"),
+        (503, "still queued when request_timeout_s passed (overloaded); retry later"),
+        (504, "still computing when request_timeout_s passed (timeout)"),
+    )
 }
 
 
@@ -470,14 +497,38 @@ def _validation_items(exc: RequestValidationError) -> list[dict[str, str]]:
     return items
 
 
-# -- body size limit -------------------------------------------------------------------------------
+def _unparsable(body: bytes) -> str:
+    """Why a body failed to parse as JSON where the JSON decoder itself did not say (FastAPI
+    answers those with a bare 400)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8: byte {exc.start} is 0x{body[exc.start]:02x}; send UTF-8 JSON"
+    try:
+        json.loads(text)
+    except RecursionError:
+        return "JSON nested too deeply to parse"
+    except ValueError as exc:
+        return f"not valid JSON: {_one_line(str(exc))}"
+    return "could not be parsed as JSON"
+
+
+# -- body size and time limits ---------------------------------------------------------------------
+BODY_KEY = "airchitect.body"  # where BodyLimit leaves the body it read, for error messages
+
+
 class BodyLimit:
     """ASGI middleware: 413 for a body over ``max_bytes``, whether announced by Content-Length
-    or only seen while reading (chunked uploads). The body is buffered (it is small by then)
-    and replayed to the app."""
+    or only seen while reading (chunked uploads); 408 for a body not in within ``timeout_s``
+    (a client announcing more than it sends would hold the connection forever). The body is
+    buffered (it is small by then), kept in the scope for error messages, and replayed to the
+    app."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(
+        self, app: Callable[..., Awaitable[None]], max_bytes: int,
+        timeout_s: float = BODY_TIMEOUT_S,
+    ) -> None:  # fmt: skip
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -496,8 +547,15 @@ class BodyLimit:
             return
         body, size, more = bytearray(), 0, True
         over = announced is not None and announced > self.max_bytes
+        until = time.monotonic() + self.timeout_s
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), until - time.monotonic())
+            except TimeoutError:
+                await self._reply(send, 408, "timeout",
+                                  f"not received in full within {self.timeout_s:g} s "
+                                  f"({size} bytes came)")  # fmt: skip
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -512,6 +570,7 @@ class BodyLimit:
             body += chunk
 
         replayed = False
+        scope[BODY_KEY] = bytes(body)
 
         async def replay():
             nonlocal replayed
@@ -619,12 +678,19 @@ class AnswerCache:
 
     A recommendation is a pure function of the bundle and the request (every search in it is
     seeded), so a repeated request (the same layer shapes recur across networks and users)
-    can be answered from memory, byte for byte what computing it again would give."""
+    can be answered from memory, byte for byte what computing it again would give.
 
-    def __init__(self, size: int) -> None:
+    Bounded twice: at most ``size`` answers and ``max_bytes`` bytes of keys and answers (a
+    whole network's answer is ~1000x a layer's, so a count alone does not bound memory); an
+    answer larger than ``max_bytes`` on its own is not kept."""
+
+    def __init__(self, size: int, max_bytes: int = CACHE_BYTES) -> None:
         if size < 0:
             raise ValueError(f"cache size must be >= 0, got {size}")
-        self.size, self.hits, self.misses = size, 0, 0
+        if max_bytes < 0:
+            raise ValueError(f"cache bytes must be >= 0, got {max_bytes}")
+        self.size, self.max_bytes, self.hits, self.misses = size, max_bytes, 0, 0
+        self.bytes = 0
         self._answers: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -639,49 +705,121 @@ class AnswerCache:
             return answer
 
     def put(self, key: str, answer: bytes) -> None:
-        if self.size == 0:
+        cost = _entry_bytes(key, answer)
+        if self.size == 0 or cost > self.max_bytes:
             return
         with self._lock:
+            old = self._answers.pop(key, None)
+            if old is not None:
+                self.bytes -= _entry_bytes(key, old)
             self._answers[key] = answer
-            self._answers.move_to_end(key)
-            while len(self._answers) > self.size:
-                self._answers.popitem(last=False)
+            self.bytes += cost
+            while len(self._answers) > self.size or self.bytes > self.max_bytes:
+                gone_key, gone = self._answers.popitem(last=False)
+                self.bytes -= _entry_bytes(gone_key, gone)
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"size": self.size, "entries": len(self._answers), "hits": self.hits,
+            return {"size": self.size, "max_bytes": self.max_bytes, "bytes": self.bytes,
+                    "entries": len(self._answers), "hits": self.hits,
                     "misses": self.misses}  # fmt: skip
+
+
+def _entry_bytes(key: str, answer: bytes) -> int:
+    """What an entry holds: its answer and its key (the request's JSON, up to max_body_bytes)."""
+    return len(answer) + len(key)
+
+
+# -- deadlines and health --------------------------------------------------------------------------
+class _Deadline:
+    """Progress callbacks that stop a request's searches: a refinement past ``until`` or at
+    shutdown (the service ends it as it does on Ctrl-C, keeping the best design so far), an
+    exact search's sweep at shutdown (it keeps to its own time budget otherwise)."""
+
+    class Reached(KeyboardInterrupt):
+        pass
+
+    def __init__(self, until: float, stopping: threading.Event) -> None:
+        self.until, self.stopping, self.fired = until, stopping, False
+
+    def on_eval(self, evals: int, total: int, best: float) -> None:
+        if self.stopping.is_set() or time.monotonic() > self.until:
+            self.fired = True
+            raise self.Reached
+
+    def on_sweep(self, done: int, total: int) -> None:
+        if self.stopping.is_set():
+            self.fired = True
+            raise self.Reached
+
+
+#: Keys of the bundle's ``data`` and ``export`` records that hold paths on the machine that
+#: trained or exported it: a response never shows a filesystem path.
+_PATH_KEYS = frozenset({"dir", "from", "path"})
+
+
+def health_info(service: RecommendService, limits_info: dict[str, Any]) -> dict[str, Any]:
+    """What ``GET /v1/health`` answers: the bundle by name and content hash, never a path."""
+    space = service.space
+    meta = getattr(service.predictor, "meta", {}) or {}
+    bundle_dir = getattr(service.predictor, "bundle_dir", None)
+
+    def no_paths(record: Any) -> Any:
+        if not isinstance(record, dict):
+            return record
+        return {k: v for k, v in record.items() if k not in _PATH_KEYS}
+
+    return plain({
+        "status": "ok",
+        "bundle": {
+            "name": Path(bundle_dir).name if bundle_dir else "",
+            "sha256": bundle_sha256(bundle_dir) if bundle_dir else "",
+            "format": meta.get("format"), "version": meta.get("version"),
+            "space_name": space.name, "space_hash": space.hash, "space_size": space.size,
+            "schema_version": meta.get("schema_version"),
+            "data": no_paths(meta.get("data")), "export": no_paths(meta.get("export")),
+        },
+        "model": meta.get("model_config") or {},
+        "metrics": meta.get("metrics"),
+        "ranker": meta.get("ranker"),  # its config and validation figures; None: no ranker
+        "limits": limits_info,
+    })  # fmt: skip
+
+
+def bundle_sha256(bundle_dir: str | Path) -> str:
+    """One hash of the files a server loads from a bundle (name, then contents, in order)."""
+    digest = hashlib.sha256()
+    for name in sorted((*BUNDLE_FILES, RANKER_NAME)):
+        path = Path(bundle_dir) / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 # -- the app ---------------------------------------------------------------------------------------
 def create_app(
     service: RecommendService, max_body_bytes: int = 1_000_000, max_layers: int = 512,
-    cache_size: int = 4096,
+    cache_size: int = 4096, cache_bytes: int = CACHE_BYTES,
+    request_timeout_s: float = REQUEST_TIMEOUT_S, body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> FastAPI:  # fmt: skip
     """The API over ``service``; bodies over ``max_body_bytes`` and workloads over
-    ``max_layers`` layers are refused with 413. The last ``cache_size`` distinct recommend
-    answers are kept (0: none)."""
+    ``max_layers`` layers are refused with 413, a body not in within ``body_timeout_s`` with
+    408. The last ``cache_size`` distinct recommend answers are kept, at most ``cache_bytes``
+    of them (0: none). A request gets ``request_timeout_s`` from arrival to answer."""
     if max_body_bytes < 1 or max_layers < 1:
         raise ValueError("max_body_bytes and max_layers must be >= 1")
-    cache = AnswerCache(cache_size)
+    for name, value in (("request_timeout_s", request_timeout_s),
+                        ("body_timeout_s", body_timeout_s)):  # fmt: skip
+        if not (isinstance(value, int | float) and 0 < value <= 86_400):
+            raise ValueError(f"{name} must be in (0, 86400] seconds, got {value!r}")
+    cache = AnswerCache(cache_size, cache_bytes)
     space = service.space
     space_info = plain(space.describe())
-    meta = getattr(service.predictor, "meta", {}) or {}
-    health = plain({
-        "status": "ok",
-        "bundle": {
-            "path": str(getattr(service.predictor, "bundle_dir", "")),
-            "format": meta.get("format"), "version": meta.get("version"),
-            "space_name": space.name, "space_hash": space.hash, "space_size": space.size,
-            "schema_version": meta.get("schema_version"),
-            "data": meta.get("data"), "export": meta.get("export"),
-        },
-        "model": meta.get("model_config") or {},
-        "metrics": meta.get("metrics"),
-        "ranker": meta.get("ranker"),  # its config and validation figures; None: no ranker
-        "limits": {"max_body_bytes": max_body_bytes, "max_layers": max_layers,
-                   "max_refine": MAX_REFINE, "cache_size": cache_size},
-    })  # fmt: skip
+    limits_info = {"max_body_bytes": max_body_bytes, "max_layers": max_layers,
+                   "max_refine": MAX_REFINE, "cache_size": cache_size, "cache_bytes": cache_bytes,
+                   "request_timeout_s": request_timeout_s,
+                   "body_timeout_s": body_timeout_s}  # fmt: skip
+    health = health_info(service, limits_info)
 
     # Scheduling. Answers are CPU-bound numpy/onnxruntime work of ~10 ms that holds the GIL
     # most of the time, so threads of one process do not run them in parallel: they only take
@@ -699,13 +837,40 @@ def create_app(
     queries = ThreadPoolExecutor(1, thread_name_prefix="airchitect-query")
     refinements = ThreadPoolExecutor(1, thread_name_prefix="airchitect-refine")
 
-    async def compute(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+    # Deadlines. A request has request_timeout_s from arrival. Still queued then, it is
+    # dropped (503); computing, the client gets 504 while the thread finishes its step, which
+    # is short: refinements and exact searches are cut to fit the time left and answer with
+    # what they have (`_Deadline`); so is every search in flight at shutdown (`stopping`).
+    stopping = threading.Event()
+
+    async def compute(
+        pool: ThreadPoolExecutor, deadline: float, fn: Callable[..., Any], *args: Any
+    ) -> Any:
+        started = threading.Event()
+
+        def job() -> Any:
+            started.set()
+            return fn(*args)
+
+        future = asyncio.get_running_loop().run_in_executor(pool, job)
+        try:
+            return await asyncio.wait_for(future, max(deadline - time.monotonic(), 0.0))
+        except TimeoutError:
+            limit = f"request_timeout_s={request_timeout_s:g} s"
+            if started.is_set():
+                raise ApiError(504, "timeout", "request", f"not answered within {limit}") from None
+            raise ApiError(503, "overloaded", "request",
+                           f"still queued after {limit}; retry later") from None  # fmt: skip
+
+    def arrival_deadline() -> float:
+        return time.monotonic() + request_timeout_s
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await compute(queries, service.warm_up)  # before the first request is accepted
+        # before the first request is accepted
+        await asyncio.get_running_loop().run_in_executor(queries, service.warm_up)
         yield
+        stopping.set()
         for pool in (queries, refinements):
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -715,8 +880,9 @@ def create_app(
         version="1",
         summary="Instant DNN-accelerator design recommendations",
         description=__doc__,
+        responses=_ERRORS,  # on every operation: any of them can time out, fail or be refused
     )
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     app.state.service, app.state.cache = service, cache
 
     @app.exception_handler(RequestValidationError)
@@ -734,6 +900,11 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and BODY_KEY in request.scope:  # FastAPI: body unparsable
+            detail = f"body: {_unparsable(request.scope[BODY_KEY])}"
+            item = {"field": "body", "message": detail.removeprefix("body: "),
+                    "type": "invalid_json"}  # fmt: skip
+            return _error(400, "invalid_json", detail, [item])
         if exc.status_code == 404:
             detail = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
         elif exc.status_code == 405:
@@ -746,7 +917,9 @@ def create_app(
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        # the message stays in the log: it may name server files
+        return _error(500, "internal_error", f"unexpected {type(exc).__name__}; "
+                      "the server log has the details")  # fmt: skip
 
     @app.get(f"{API_PREFIX}/health", response_model=HealthResponse, tags=["service"])
     async def get_health() -> dict[str, Any]:
@@ -765,40 +938,54 @@ def create_app(
         """One design for the workload within the budget, with the best mapping and cost of
         every layer. A request already answered is served from memory (header
         ``X-Airchitect-Cache: hit``)."""
+        deadline = arrival_deadline()
         key = req.model_dump_json()
         answer, status = cache.get(key), "hit"
         if answer is None:
             slow = req.refine or req.exact or req.time_budget_s
             pool = refinements if slow else queries
-            answer, status = await compute(pool, _recommend_json, req), "miss"
-            cache.put(key, answer)
+            answer, whole = await compute(pool, deadline, _recommend_json, req, deadline)
+            status = "miss"
+            if whole:  # a search cut short by the deadline is not what the request asks for
+                cache.put(key, answer)
         return Response(answer, media_type="application/json",
                         headers={"X-Airchitect-Cache": status})  # fmt: skip
 
-    def _recommend_json(req: RecommendRequest) -> bytes:
+    def _recommend_json(req: RecommendRequest, deadline: float) -> tuple[bytes, bool]:
+        """The answer, and whether it is whole (no search in it was cut short)."""
         network = build_network(req, max_layers)
         budget = _budget(req.budget)
         given = {"top_k": req.top_k, "neighbours": req.neighbours, "refine": req.refine,
                  "time_budget_s": req.time_budget_s}  # fmt: skip
         if req.exact and req.time_budget_s is None:
             given["time_budget_s"] = MAX_TIME_BUDGET_S
+        search_s = SEARCH_SHARE * max(deadline - time.monotonic(), 0.0)
+        cut = given["time_budget_s"] is not None and given["time_budget_s"] > search_s
+        if cut:
+            given["time_budget_s"] = search_s
         settings = Settings(exact=req.exact, explain=req.explain,
                             **{k: v for k, v in given.items() if v is not None})  # fmt: skip
+        stop = _Deadline(time.monotonic() + search_s, stopping)
         try:
-            found = service.recommend(network, budget, req.objective, settings)
+            found = service.recommend(network, budget, req.objective, settings,
+                                      stop.on_sweep, stop.on_eval)  # fmt: skip
         except NoFeasibleDesign as exc:
             raise ApiError(422, "no_feasible_design", "budget", str(exc)) from None
         except NoValidMapping as exc:
             raise ApiError(422, "no_valid_mapping", "workload", str(exc)) from None
+        except _Deadline.Reached:  # only shutdown stops an exact search here: it has its budget
+            raise ApiError(503, "shutting_down", "request", "the server is stopping; "
+                           "retry on another worker") from None  # fmt: skip
         answer = plain(found.to_dict(layers=req.include_layers))
-        return RecommendResponse.model_validate(answer).model_dump_json().encode()
+        body = RecommendResponse.model_validate(answer).model_dump_json().encode()
+        return body, not (cut or stop.fired)
 
     @app.post(f"{API_PREFIX}/evaluate", response_model=EvaluateResponse, responses=_ERRORS,
               tags=["design"])  # fmt: skip
     async def evaluate(req: EvaluateRequest) -> dict[str, Any]:
         """The cost of the workload on the given design (best mapping per layer over the
         served space's mapping options) and whether the design fits the budget."""
-        return await compute(queries, _evaluate, req)
+        return await compute(queries, arrival_deadline(), _evaluate, req)
 
     @app.post(f"{API_PREFIX}/cosearch", responses=_ERRORS, tags=["design"])
     async def cosearch(req: CoSearchRequest) -> dict[str, Any]:
@@ -806,7 +993,11 @@ def create_app(
         network family, each design the recommender's best within its budget (see
         ``serve.cosearch``); slow with ``refine`` or ``time_budget_s``."""
         slow = req.refine or req.time_budget_s is not None
-        return await compute(refinements if slow else queries, _cosearch, req)
+        deadline = arrival_deadline()
+        if req.time_budget_s is not None:  # cut to the time left, as a recommend's search is
+            left = SEARCH_SHARE * request_timeout_s
+            req = req.model_copy(update={"time_budget_s": min(req.time_budget_s, left)})
+        return await compute(refinements if slow else queries, deadline, _cosearch, req)
 
     def _cosearch(req: CoSearchRequest) -> dict[str, Any]:
         from serve.cosearch import RequestError, cosearch_request
@@ -855,7 +1046,8 @@ def app_from_env() -> FastAPI:
     settings = json.loads(os.environ[SERVE_ENV])
     return create_app(load_service(settings["bundle"], settings["threads"]),
                       settings["max_body_bytes"], settings["max_layers"],
-                      settings["cache_size"])  # fmt: skip
+                      settings["cache_size"], settings["cache_bytes"],
+                      settings["request_timeout_s"], settings["body_timeout_s"])  # fmt: skip
 
 
 #: Seconds an idle connection stays open. uvicorn's own default is 5 s, so a client that paused
@@ -869,16 +1061,23 @@ def run(
     bundle_dir: str | Path = DEFAULT_BUNDLE, host: str = "127.0.0.1", port: int = 8000,
     threads: int = 1, max_body_bytes: int = 1_000_000, max_layers: int = 512,
     log_level: str = "info", access_log: bool = True, workers: int = 1, cache_size: int = 4096,
-    keep_alive_s: float = KEEP_ALIVE_S,
+    keep_alive_s: float = KEEP_ALIVE_S, cache_bytes: int = CACHE_BYTES,
+    request_timeout_s: float = REQUEST_TIMEOUT_S, body_timeout_s: float = BODY_TIMEOUT_S,
+    graceful_shutdown_s: float = GRACEFUL_SHUTDOWN_S,
 ) -> None:  # fmt: skip
     """Serve the bundle with uvicorn: ``workers`` processes, each loading the bundle once and
     keeping its own answer cache (``threads`` is onnxruntime's intra-op threads per query).
     On shared cores, one worker per core with one thread each. An idle connection stays open
-    ``keep_alive_s`` seconds."""
+    ``keep_alive_s`` seconds; on SIGTERM requests in flight get ``graceful_shutdown_s``."""
     import uvicorn
 
-    if workers < 1 or threads < 1 or cache_size < 0:
-        raise ValueError("workers and threads must be >= 1 and cache_size >= 0")
+    if workers < 1 or threads < 1 or cache_size < 0 or cache_bytes < 0:
+        raise ValueError("workers and threads must be >= 1, cache_size and cache_bytes >= 0")
+    for name, value in (("request_timeout_s", request_timeout_s),
+                        ("body_timeout_s", body_timeout_s),
+                        ("graceful_shutdown_s", graceful_shutdown_s)):  # fmt: skip
+        if not 0 < value <= 86_400:
+            raise ValueError(f"{name} must be in (0, 86400] seconds, got {value!r}")
     if not keep_alive_s > 0:
         raise ValueError(f"keep_alive_s must be > 0, got {keep_alive_s!r}")
     from serve.bundle import read_meta
@@ -886,11 +1085,12 @@ def run(
     read_meta(bundle_dir)  # a bad bundle fails here, once, not in every worker
     os.environ[SERVE_ENV] = json.dumps({
         "bundle": str(bundle_dir), "threads": threads, "max_body_bytes": max_body_bytes,
-        "max_layers": max_layers, "cache_size": cache_size,
+        "max_layers": max_layers, "cache_size": cache_size, "cache_bytes": cache_bytes,
+        "request_timeout_s": request_timeout_s, "body_timeout_s": body_timeout_s,
     })  # fmt: skip
     uvicorn.run("serve.http:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=access_log,
-                timeout_keep_alive=keep_alive_s)  # fmt: skip
+                log_level=log_level, access_log=access_log, timeout_keep_alive=keep_alive_s,
+                timeout_graceful_shutdown=graceful_shutdown_s)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -907,10 +1107,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-access-log", action="store_true")
     parser.add_argument("--keep-alive-s", type=float, default=KEEP_ALIVE_S,
                         help="seconds an idle connection stays open")  # fmt: skip
+    parser.add_argument("--cache-bytes", type=int, default=CACHE_BYTES,
+                        help="bytes of answers kept per worker")  # fmt: skip
+    parser.add_argument("--request-timeout-s", type=float, default=REQUEST_TIMEOUT_S,
+                        help="seconds from a request's arrival to its answer")  # fmt: skip
+    parser.add_argument("--body-timeout-s", type=float, default=BODY_TIMEOUT_S,
+                        help="seconds a client has to send a request's body")  # fmt: skip
+    parser.add_argument("--graceful-shutdown-s", type=float, default=GRACEFUL_SHUTDOWN_S,
+                        help="seconds requests in flight get on SIGTERM")  # fmt: skip
     args = parser.parse_args(argv)
     run(args.bundle, args.host, args.port, args.threads, args.max_body_bytes, args.max_layers,
         args.log_level, not args.no_access_log, args.workers, args.cache_size,
-        args.keep_alive_s)  # fmt: skip
+        args.keep_alive_s, args.cache_bytes, args.request_timeout_s, args.body_timeout_s,
+        args.graceful_shutdown_s)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 
 import httpx
 import pytest
@@ -28,7 +29,13 @@ GEMM = {"name": "gemm", "op": "gemm", "k": 768, "c": 768, "p": 128}
 
 @pytest.fixture(scope="module")
 def base_url(service) -> Iterator[str]:
-    app = create_app(service, max_body_bytes=MAX_BODY, max_layers=MAX_LAYERS)
+    with serving(create_app(service, max_body_bytes=MAX_BODY, max_layers=MAX_LAYERS)) as url:
+        yield url
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port, for the duration of the block."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # a free port, held from here on: no race with other tests
@@ -348,7 +355,8 @@ def test_the_answer_cache_forgets_the_least_recently_used() -> None:
     assert cache.get("a") == b"1"  # a is now the most recent
     cache.put("c", b"3")
     assert cache.get("b") is None and cache.get("a") == b"1" and cache.get("c") == b"3"
-    assert cache.stats() == {"size": 2, "entries": 2, "hits": 3, "misses": 1}
+    assert cache.stats() == {"size": 2, "max_bytes": 256 << 20, "bytes": 4, "entries": 2,
+                             "hits": 3, "misses": 1}  # fmt: skip
     off = AnswerCache(0)
     off.put("a", b"1")
     assert off.get("a") is None
@@ -420,3 +428,160 @@ def test_the_app_warms_its_service_up_before_taking_requests(bundle_dir) -> None
     with TestClient(create_app(fresh)) as local:  # runs the app's startup
         assert "budget_grid" in fresh.__dict__
         assert local.get("/v1/health").status_code == 200
+
+
+# -- hardening: paths, deadlines, body timeouts, cache bytes, unparsable bodies (issue 19) ---------
+TIGHT_S = 1.5  # request_timeout_s of the `tight` server
+
+
+@pytest.fixture(scope="module")
+def tight(service) -> Iterator[httpx.Client]:
+    """A server with short request and body timeouts."""
+    app = create_app(service, request_timeout_s=TIGHT_S, body_timeout_s=0.5)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        yield c
+
+
+def test_no_response_shows_a_filesystem_path(client, bundle_dir):
+    from serve.http import bundle_sha256
+
+    r = client.get("/v1/health")
+    bundle = r.json()["bundle"]
+    assert "path" not in bundle and bundle["name"] == bundle_dir.name
+    assert bundle["sha256"] == bundle_sha256(bundle_dir) and len(bundle["sha256"]) == 64
+    assert str(bundle_dir.parent) not in r.text
+    assert "dir" not in (bundle["data"] or {}) and "from" not in (bundle["export"] or {})
+
+
+def test_every_operation_documents_every_error_status(client):
+    schema = client.get("/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status in ("400", "408", "413", "422", "500", "503", "504"):
+                body = operation["responses"][status]["content"]["application/json"]
+                assert body["schema"]["$ref"].endswith("/ErrorResponse"), (path, method, status)
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"layer": {"k": 8, "c": 8, "name": "\xff"}}', "not UTF-8: byte 36 is 0xff"),
+        (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "nested too deeply"),
+    ],
+)
+def test_a_body_that_does_not_parse_gets_a_documented_400_naming_why(client, body, words):
+    r = client.post("/v1/recommend", content=body, headers={"content-type": "application/json"})
+    out = assert_error(r, 400, "body: ", words)
+    assert out["error"] == "invalid_json" and out["errors"][0]["field"] == "body"
+
+
+def test_invalid_json_names_the_character(client):
+    r = client.post(
+        "/v1/recommend", content=b'{"layer": ', headers={"content-type": "application/json"}
+    )
+    assert_error(r, 422, "JSON decode error at character")
+
+
+def test_a_body_sent_too_slowly_gets_408(tight):
+    host, port = tight.base_url.host, tight.base_url.port
+    with socket.create_connection((host, port), timeout=10) as sock:
+        head = b"POST /v1/recommend HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+        sock.sendall(head + b'{"la')  # and no more of the 100 bytes announced
+        start = time.monotonic()
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    assert time.monotonic() - start < 5
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408")
+    body = json.loads(payload)
+    assert body["error"] == "timeout" and "not received in full within 0.5 s" in body["detail"]
+
+
+def test_a_refinement_is_cut_to_the_request_deadline(tight):
+    body = {"model": "resnet50", "budget": {"area_mm2": AREA}, "refine": 200, "explain": False,
+            "include_layers": False}  # fmt: skip
+    start = time.monotonic()
+    r = tight.post("/v1/recommend", json=body)
+    took = time.monotonic() - start
+    assert r.status_code == 200, r.text
+    refinement = r.json()["refinement"]
+    assert took < TIGHT_S + 1.0, took
+    assert refinement["interrupted"] is True and refinement["evals"] < 200
+    again = tight.post("/v1/recommend", json=body)  # cut short: not what was asked, not kept
+    assert again.headers["x-airchitect-cache"] == "miss"
+
+
+def test_a_request_past_its_deadline_gets_503_or_504(service):
+    app = create_app(service, request_timeout_s=1e-6)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        r = c.post("/v1/recommend", json={"layer": CONV})
+        assert r.status_code in (503, 504), r.text
+        out = assert_error(r, r.status_code, "request: ", "request_timeout_s=1e-06 s")
+        assert out["error"] == {503: "overloaded", 504: "timeout"}[r.status_code]
+        assert c.get("/v1/health").status_code == 200  # the server itself is fine
+
+
+def test_the_answer_cache_is_bounded_in_bytes() -> None:
+    from serve.http import AnswerCache
+
+    cache = AnswerCache(100, max_bytes=25)
+    cache.put("a", b"x" * 9)
+    cache.put("b", b"x" * 9)
+    cache.put("c", b"x" * 9)  # 30 bytes of keys and answers, over 25: a goes
+    assert cache.get("a") is None and cache.get("b") and cache.get("c")
+    assert cache.stats()["bytes"] == 20
+    cache.put("big", b"x" * 40)  # larger than the whole cache: not kept, nothing evicted
+    assert cache.get("big") is None and cache.get("b") and cache.stats()["entries"] == 2
+    cache.put("b", b"x")  # replacing an answer counts its new size
+    assert cache.stats()["bytes"] == 12
+
+
+def test_sigterm_stops_the_server_within_seconds_even_mid_refinement(bundle_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "serve.http", "--bundle", str(bundle_dir), "--port", str(port),
+         "--graceful-shutdown-s", "1", "--no-access-log"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "server did not answer"
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        # two refinements of ~5 s each on this bundle: they must not hold the exit
+        bodies = [{"model": "resnet50", "budget": {"area_mm2": area}, "refine": 200}
+                  for area in (AREA, AREA + 1)]  # fmt: skip
+        with ThreadPoolExecutor(2) as pool:
+            pending = [pool.submit(httpx.post, f"{url}/v1/recommend", json=body, timeout=60)
+                       for body in bodies]  # fmt: skip
+            time.sleep(1.0)
+            start = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+            took = time.monotonic() - start
+            for answer in pending:
+                with suppress(httpx.TransportError):  # closed on shutdown: expected
+                    answer.result()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    assert took < 4.0, f"SIGTERM took {took:.1f} s: {(tmp_path / 'server.log').read_text()}"
