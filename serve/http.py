@@ -39,7 +39,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -732,25 +732,34 @@ def _entry_bytes(key: str, answer: bytes) -> int:
 
 # -- deadlines and health --------------------------------------------------------------------------
 class _Deadline:
-    """Progress callbacks that stop a request's searches: a refinement past ``until`` or at
-    shutdown (the service ends it as it does on Ctrl-C, keeping the best design so far), an
-    exact search's sweep at shutdown (it keeps to its own time budget otherwise)."""
+    """Progress callbacks that stop a request's searches: a refinement past ``until`` (the
+    service ends it as it does on Ctrl-C, keeping the best design so far), and any search once
+    one of ``stops`` is set (the server is stopping, the client went away). An exact search
+    keeps to its own time budget otherwise."""
 
     class Reached(KeyboardInterrupt):
         pass
 
-    def __init__(self, until: float, stopping: threading.Event) -> None:
-        self.until, self.stopping, self.fired = until, stopping, False
+    def __init__(self, until: float, *stops: threading.Event) -> None:
+        self.until, self.stops, self.fired = until, stops, False
 
     def on_eval(self, evals: int, total: int, best: float) -> None:
-        if self.stopping.is_set() or time.monotonic() > self.until:
+        if time.monotonic() > self.until:
+            self.fired = True
+            raise self.Reached
+        self.on_sweep(evals, total)
+
+    def on_sweep(self, done: int, total: int) -> None:
+        if any(stop.is_set() for stop in self.stops):
             self.fired = True
             raise self.Reached
 
-    def on_sweep(self, done: int, total: int) -> None:
-        if self.stopping.is_set():
-            self.fired = True
-            raise self.Reached
+
+async def _client_gone(request: Request) -> None:
+    """Returns once the client has closed the connection (the body is read by then: later
+    ``receive`` calls wait for the disconnect, or for the end of the response)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 #: Keys of the bundle's ``data`` and ``export`` records that hold paths on the machine that
@@ -844,8 +853,11 @@ def create_app(
     stopping = threading.Event()
 
     async def compute(
-        pool: ThreadPoolExecutor, deadline: float, fn: Callable[..., Any], *args: Any
-    ) -> Any:
+        pool: ThreadPoolExecutor, deadline: float, request: Request, fn: Callable[..., Any],
+        *args: Any, gone: threading.Event | None = None,
+    ) -> Any:  # fmt: skip
+        """``fn(*args)`` on ``pool`` by ``deadline``; dropped (or, with ``gone`` passed to
+        its searches, stopped) when the client goes away."""
         started = threading.Event()
 
         def job() -> Any:
@@ -853,14 +865,23 @@ def create_app(
             return fn(*args)
 
         future = asyncio.get_running_loop().run_in_executor(pool, job)
+        watcher = asyncio.ensure_future(_client_gone(request))
         try:
-            return await asyncio.wait_for(future, max(deadline - time.monotonic(), 0.0))
-        except TimeoutError:
-            limit = f"request_timeout_s={request_timeout_s:g} s"
-            if started.is_set():
-                raise ApiError(504, "timeout", "request", f"not answered within {limit}") from None
-            raise ApiError(503, "overloaded", "request",
-                           f"still queued after {limit}; retry later") from None  # fmt: skip
+            done, _ = await asyncio.wait({future, watcher}, return_when=FIRST_COMPLETED,
+                                         timeout=max(deadline - time.monotonic(), 0.0))  # fmt: skip
+        finally:
+            watcher.cancel()
+        if future in done:
+            return future.result()
+        future.cancel()  # a job still queued never runs
+        if watcher in done:  # nobody reads the answer: 499 is for the access log
+            if gone is not None:
+                gone.set()
+            raise ApiError(499, "client_gone", "request", "the client closed the connection")
+        limit = f"request_timeout_s={request_timeout_s:g} s"
+        if started.is_set():
+            raise ApiError(504, "timeout", "request", f"not answered within {limit}")
+        raise ApiError(503, "overloaded", "request", f"still queued after {limit}; retry later")
 
     def arrival_deadline() -> float:
         return time.monotonic() + request_timeout_s
@@ -934,7 +955,7 @@ def create_app(
 
     @app.post(f"{API_PREFIX}/recommend", response_model=RecommendResponse, responses=_ERRORS,
               tags=["design"])  # fmt: skip
-    async def recommend(req: RecommendRequest) -> Response:
+    async def recommend(req: RecommendRequest, request: Request) -> Response:
         """One design for the workload within the budget, with the best mapping and cost of
         every layer. A request already answered is served from memory (header
         ``X-Airchitect-Cache: hit``)."""
@@ -944,14 +965,18 @@ def create_app(
         if answer is None:
             slow = req.refine or req.exact or req.time_budget_s
             pool = refinements if slow else queries
-            answer, whole = await compute(pool, deadline, _recommend_json, req, deadline)
+            gone = threading.Event()
+            answer, whole = await compute(pool, deadline, request, _recommend_json, req,
+                                          deadline, gone, gone=gone)  # fmt: skip
             status = "miss"
             if whole:  # a search cut short by the deadline is not what the request asks for
                 cache.put(key, answer)
         return Response(answer, media_type="application/json",
                         headers={"X-Airchitect-Cache": status})  # fmt: skip
 
-    def _recommend_json(req: RecommendRequest, deadline: float) -> tuple[bytes, bool]:
+    def _recommend_json(
+        req: RecommendRequest, deadline: float, gone: threading.Event
+    ) -> tuple[bytes, bool]:
         """The answer, and whether it is whole (no search in it was cut short)."""
         network = build_network(req, max_layers)
         budget = _budget(req.budget)
@@ -965,7 +990,7 @@ def create_app(
             given["time_budget_s"] = search_s
         settings = Settings(exact=req.exact, explain=req.explain,
                             **{k: v for k, v in given.items() if v is not None})  # fmt: skip
-        stop = _Deadline(time.monotonic() + search_s, stopping)
+        stop = _Deadline(time.monotonic() + search_s, stopping, gone)
         try:
             found = service.recommend(network, budget, req.objective, settings,
                                       stop.on_sweep, stop.on_eval)  # fmt: skip
@@ -973,22 +998,22 @@ def create_app(
             raise ApiError(422, "no_feasible_design", "budget", str(exc)) from None
         except NoValidMapping as exc:
             raise ApiError(422, "no_valid_mapping", "workload", str(exc)) from None
-        except _Deadline.Reached:  # only shutdown stops an exact search here: it has its budget
-            raise ApiError(503, "shutting_down", "request", "the server is stopping; "
-                           "retry on another worker") from None  # fmt: skip
+        except _Deadline.Reached:  # an exact search stopped by shutdown or a client gone
+            raise ApiError(503, "stopped", "request", "stopped: the server is shutting down "
+                           "or the client went away") from None  # fmt: skip
         answer = plain(found.to_dict(layers=req.include_layers))
         body = RecommendResponse.model_validate(answer).model_dump_json().encode()
         return body, not (cut or stop.fired)
 
     @app.post(f"{API_PREFIX}/evaluate", response_model=EvaluateResponse, responses=_ERRORS,
               tags=["design"])  # fmt: skip
-    async def evaluate(req: EvaluateRequest) -> dict[str, Any]:
+    async def evaluate(req: EvaluateRequest, request: Request) -> dict[str, Any]:
         """The cost of the workload on the given design (best mapping per layer over the
         served space's mapping options) and whether the design fits the budget."""
-        return await compute(queries, arrival_deadline(), _evaluate, req)
+        return await compute(queries, arrival_deadline(), request, _evaluate, req)
 
     @app.post(f"{API_PREFIX}/cosearch", responses=_ERRORS, tags=["design"])
-    async def cosearch(req: CoSearchRequest) -> dict[str, Any]:
+    async def cosearch(req: CoSearchRequest, request: Request) -> dict[str, Any]:
         """The Pareto front of accuracy vs the objective over (variant, design) pairs of a
         network family, each design the recommender's best within its budget (see
         ``serve.cosearch``); slow with ``refine`` or ``time_budget_s``."""
@@ -997,7 +1022,7 @@ def create_app(
         if req.time_budget_s is not None:  # cut to the time left, as a recommend's search is
             left = SEARCH_SHARE * request_timeout_s
             req = req.model_copy(update={"time_budget_s": min(req.time_budget_s, left)})
-        return await compute(refinements if slow else queries, deadline, _cosearch, req)
+        return await compute(refinements if slow else queries, deadline, request, _cosearch, req)
 
     def _cosearch(req: CoSearchRequest) -> dict[str, Any]:
         from serve.cosearch import RequestError, cosearch_request

@@ -585,3 +585,16 @@ def test_sigterm_stops_the_server_within_seconds_even_mid_refinement(bundle_dir,
             proc.wait()
         log.close()
     assert took < 4.0, f"SIGTERM took {took:.1f} s: {(tmp_path / 'server.log').read_text()}"
+
+
+def test_a_refinement_stops_when_its_client_goes_away(service):
+    slow = {"model": "resnet50", "budget": {"area_mm2": AREA + 2}, "refine": 200}  # ~5 s alone
+    quick = {"layer": CONV | {"k": 40}, "budget": {"area_mm2": AREA}, "refine": 1}
+    with serving(create_app(service)) as url:
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up, closing its connection
+            httpx.post(f"{url}/v1/recommend", json=slow, timeout=0.5)
+        start = time.monotonic()  # the next search on the same lane need not wait for it
+        r = httpx.post(f"{url}/v1/recommend", json=quick, timeout=30)
+        took = time.monotonic() - start
+    assert r.status_code == 200, r.text
+    assert took < 2.5, took
