@@ -85,6 +85,9 @@ GRACEFUL_SHUTDOWN_S = 5.0
 #: The share of a request's time left that a refinement or exact search may use: the rest is
 #: for mapping, explaining and sending the answer.
 SEARCH_SHARE = 0.8
+#: Requests with more layers than this are answered on their own lane (thread), not the one
+#: of the quick questions: 64 distinct layers take about a second.
+LARGE_LAYERS = 64
 _FIELD_RE = re.compile(r"field '(\w+)'")
 
 # Literal types built from the library's own enums and registry, so the schema lists them.
@@ -157,6 +160,11 @@ class WorkloadIn(_Strict):
     """Exactly one of ``layer``, ``layers`` or ``model``; the shape fields (``batch``,
     ``seq_len``, ``phase``, ``context_len``) go with ``model`` and only where the network takes
     them (``seq_len`` for transformers, ``phase``/``context_len`` for LLMs)."""
+
+    # the one-workload rule in the schema too, so clients and fuzzers generate valid bodies
+    model_config = ConfigDict(json_schema_extra={
+        "oneOf": [{"required": [name]} for name in ("layer", "layers", "model")],
+    })  # fmt: skip
 
     layer: LayerIn | None = None
     layers: Annotated[list[LayerIn], Field(min_length=1)] | None = None
@@ -843,8 +851,14 @@ def create_app(
     # InferenceSession.run and a faiss CPU index's search may be called concurrently; decoding,
     # mapping and costing build per-request arrays, and their shared caches are
     # functools.lru_cache (thread-safe) and cached_property (locked on 3.11, and idempotent).
+    # Long layer lists (a 512-layer request computes for seconds) and co-searches take a third
+    # lane for the same reason: one of them must not hold up the ~10 ms questions behind it.
     queries = ThreadPoolExecutor(1, thread_name_prefix="airchitect-query")
     refinements = ThreadPoolExecutor(1, thread_name_prefix="airchitect-refine")
+    large = ThreadPoolExecutor(1, thread_name_prefix="airchitect-large")
+
+    def lane(req: WorkloadIn) -> ThreadPoolExecutor:
+        return large if len(req.layers or ()) > LARGE_LAYERS else queries
 
     # Deadlines. A request has request_timeout_s from arrival. Still queued then, it is
     # dropped (503); computing, the client gets 504 while the thread finishes its step, which
@@ -892,7 +906,7 @@ def create_app(
         await asyncio.get_running_loop().run_in_executor(queries, service.warm_up)
         yield
         stopping.set()
-        for pool in (queries, refinements):
+        for pool in (queries, refinements, large):
             pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
@@ -964,7 +978,7 @@ def create_app(
         answer, status = cache.get(key), "hit"
         if answer is None:
             slow = req.refine or req.exact or req.time_budget_s
-            pool = refinements if slow else queries
+            pool = refinements if slow else lane(req)
             gone = threading.Event()
             answer, whole = await compute(pool, deadline, request, _recommend_json, req,
                                           deadline, gone, gone=gone)  # fmt: skip
@@ -1010,7 +1024,7 @@ def create_app(
     async def evaluate(req: EvaluateRequest, request: Request) -> dict[str, Any]:
         """The cost of the workload on the given design (best mapping per layer over the
         served space's mapping options) and whether the design fits the budget."""
-        return await compute(queries, arrival_deadline(), request, _evaluate, req)
+        return await compute(lane(req), arrival_deadline(), request, _evaluate, req)
 
     @app.post(f"{API_PREFIX}/cosearch", responses=_ERRORS, tags=["design"])
     async def cosearch(req: CoSearchRequest, request: Request) -> dict[str, Any]:
@@ -1022,7 +1036,7 @@ def create_app(
         if req.time_budget_s is not None:  # cut to the time left, as a recommend's search is
             left = SEARCH_SHARE * request_timeout_s
             req = req.model_copy(update={"time_budget_s": min(req.time_budget_s, left)})
-        return await compute(refinements if slow else queries, deadline, request, _cosearch, req)
+        return await compute(refinements if slow else large, deadline, request, _cosearch, req)
 
     def _cosearch(req: CoSearchRequest) -> dict[str, Any]:
         from serve.cosearch import RequestError, cosearch_request

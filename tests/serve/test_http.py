@@ -598,3 +598,24 @@ def test_a_refinement_stops_when_its_client_goes_away(service):
         took = time.monotonic() - start
     assert r.status_code == 200, r.text
     assert took < 2.5, took
+
+
+def test_the_schema_says_exactly_one_workload(client):
+    models = client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("RecommendRequest", "EvaluateRequest"):
+        assert models[name]["oneOf"] == [{"required": ["layer"]}, {"required": ["layers"]},
+                                         {"required": ["model"]}]  # fmt: skip
+        assert models[name]["additionalProperties"] is False
+
+
+def test_a_long_layer_list_does_not_hold_up_a_short_question(service):
+    many = [CONV | {"name": f"l{i}", "k": 8 + i, "c": 16 + i % 7} for i in range(512)]
+    with serving(create_app(service)) as url, ThreadPoolExecutor(1) as pool:
+        big = pool.submit(httpx.post, f"{url}/v1/recommend", json={"layers": many}, timeout=120)
+        time.sleep(0.5)  # the long one is computing
+        start = time.monotonic()
+        r = httpx.post(f"{url}/v1/recommend", json={"layer": CONV | {"k": 24}}, timeout=30)
+        took, big_done = time.monotonic() - start, big.done()
+        assert big.result().status_code == 200
+    assert r.status_code == 200, r.text
+    assert not big_done and took < 1.5, took
