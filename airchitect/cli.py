@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import warnings
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -34,6 +35,24 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 space_app = typer.Typer(help="Inspect and sample the hardware design space.", no_args_is_help=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"airchitect {metadata.version('airchitect')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Instant design-space tooling for DNN accelerators."""
+
+
 workloads_app = typer.Typer(no_args_is_help=True)  # help: the callback's docstring
 app.add_typer(space_app, name="space")
 app.add_typer(workloads_app, name="workloads")
@@ -59,7 +78,10 @@ LayerOpt = Annotated[
 OnnxOpt = Annotated[Path | None, typer.Option(help="An ONNX model file.")]
 LayersOpt = Annotated[Path | None, typer.Option(help="A CSV or YAML layer table.")]
 ObjectiveOpt = Annotated[str, typer.Option(help="latency, energy or edp.")]
-TopOpt = Annotated[int | None, typer.Option(min=1, help="Table shows only the N costliest layers.")]
+TopOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Table shows only the N costliest layers (default: 20 when over 30)."),
+]
 
 
 def _fail(message: str) -> NoReturn:
@@ -173,8 +195,8 @@ def evaluate(
         _print_json(result.to_dict() | {"budget": budget})
         return
     console = _console()
+    console.print(_totals_panel(result, budget))  # the design first, then its layers
     console.print(_layer_cost_table(result, top))
-    console.print(_totals_panel(result, budget))
 
 
 def _mapping_text(m: dict) -> str:
@@ -184,15 +206,26 @@ def _mapping_text(m: dict) -> str:
     )
 
 
+#: Long answers show the costliest layers only unless --top says otherwise.
+DEFAULT_TOP_LAYERS, LONG_ANSWER_LAYERS = 20, 30
+MAPPING_LEGEND = (
+    "mapping: L2 tile extents of N (batch), P (output rows), K (output channels), C (input "
+    "channels); rN: operands one PE keeps in L1 (PE reuse); order: DRAM loops outermost first, "
+    "X = output pixels, K = output channels, F = reduction C·R·S"
+)
+
+
 def _layer_cost_table(result: NetworkCost, top: int | None) -> Table:
     rows = list(result.layers)
     title = f"{result.network}: best mapping per layer ({result.objective.value})"
+    if top is None and len(rows) > LONG_ANSWER_LAYERS:
+        top = DEFAULT_TOP_LAYERS
     if top is not None and top < len(rows):
         # rank by what the mapper minimised, so "costliest" means the same as the objective
         key = OBJECTIVE_FIELD[result.objective]
         rows = sorted(rows, key=lambda r: r.cost[key], reverse=True)[:top]
-        title += f", top {top} of {len(result.layers)} by {key}"
-    table = Table(title=title)
+        title += f", top {top} of {len(result.layers)} by {key} (--top N for more)"
+    table = Table(title=title, caption=MAPPING_LEGEND)
     for header in ("layer", "op", "MACs", "cycles", "ms", "energy uJ", "util %", "bound"):
         table.add_column(header, justify="left" if header in ("layer", "op", "bound") else "right")
     table.add_column("mapping N P K C reuse order")

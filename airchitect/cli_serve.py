@@ -189,10 +189,10 @@ def recommend(
                     | {"budget_report": report, "phases": phases})  # fmt: skip
         return
     console = _console()
-    console.print(_layer_cost_table(result.cost, top))
+    console.print(_totals_panel(result.cost, report))  # the design first, then its layers
     if phases:
         console.print(_phase_table(phases))
-    console.print(_totals_panel(result.cost, report))
+    console.print(_layer_cost_table(result.cost, top))
     if explain:
         console.print(_what_if_table(result))
     console.print(_provenance_panel(result, show_neighbours))

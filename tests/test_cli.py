@@ -523,3 +523,19 @@ def test_train_refuses_a_negative_near_optimal_rtol(tmp_path) -> None:
                                  "--near-optimal-slots", "0"])  # fmt: skip
     assert_user_error(result, "near_optimal_slots", ">= 1")
     assert not (tmp_path / "r").exists()
+
+
+def test_version_and_long_answers_show_the_costliest_layers_with_a_legend() -> None:
+    from importlib import metadata
+
+    from typer.testing import CliRunner
+
+    from airchitect.cli import app
+
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and metadata.version("airchitect") in version.output
+    out = runner.invoke(app, ["evaluate", "--model", "resnet50", "--preset", "eyeriss-like"])
+    assert out.exit_code == 0, out.output
+    assert "top 20 of 54" in out.output and "PE reuse" in out.output
+    assert out.output.index("design") < out.output.index("best mapping per layer")  # design first
