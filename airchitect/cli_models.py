@@ -5,6 +5,7 @@ Registered on the main app by :mod:`airchitect.cli`; flags in, ``models`` calls,
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated
@@ -94,6 +95,15 @@ def train(
                "strategy": strategy, "num_nodes": num_nodes}  # fmt: skip
     bundle = run(data, out, TrainConfig(**fields))
     typer.echo(f"model written to {bundle}")
+    _print_metrics(out / "run.json")
+
+
+def _print_metrics(run_json: Path) -> None:
+    """The best epoch's validation metrics, from the run's ``run.json``."""
+    metrics = json.loads(run_json.read_text()).get("metrics", {}) if run_json.is_file() else {}
+    if metrics:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
+        typer.echo(f"validation (best epoch): {shown}")
 
 
 def _config_file(path: Path) -> dict:

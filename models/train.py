@@ -18,6 +18,7 @@ distributed runs each rank reads the data itself; only rank 0 writes the bundle.
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -40,6 +41,17 @@ from models.data import RecommenderDataModule
 from models.lightning_module import RecommenderModule
 from models.network import Recommender, RecommenderConfig
 from models.ranker import RankerConfig, train_ranker
+
+
+class _NoAdverts(logging.Filter):
+    """Lightning logs a tip advertising a third-party logging service at every fit; a user
+    training a model wants its metrics, not that."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage().lower()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdverts())
 
 __all__ = [
     "TrainConfig",

@@ -11,6 +11,7 @@ so a query can be answered with the designs of the workloads it is nearest to.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ from serve.bundle import (
     SERVING_VERSION,
     write_bundle_dir,
 )
+
+# torch's ONNX exporter warns, at every export, that torchvision (which no model here uses) is
+# not installed; those lines are not about the user's export
+logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
 PARITY_ATOL = 1e-4
 #: The run bundle's (model.pt's) entries that meta.json repeats: serving needs them without torch.
