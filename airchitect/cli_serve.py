@@ -191,7 +191,14 @@ def recommend(
     console = _console()
     console.print(_totals_panel(result.cost, report))  # the design first, then its layers
     if phases:
-        console.print(_phase_table(phases))
+        prefill_w, decode_w = _phase_weights(phase_weights)
+        weights = {"prefill": prefill_w, "decode": decode_w}
+        console.print(_phase_table(phases, weights))
+        if any(w != 1.0 for w in weights.values()):
+            ms = sum(p["seconds"] / weights[n] for n, p in phases.items()) * 1e3
+            mj = sum(p["energy_pj"] / weights[n] for n, p in phases.items()) * 1e-9
+            console.print(f"the totals above are weighted by --phase-weights; one generation "
+                          f"really takes {ms:,.3f} ms and {mj:,.3f} mJ")  # fmt: skip
     console.print(_layer_cost_table(result.cost, top))
     if explain:
         console.print(_what_if_table(result))
@@ -247,16 +254,37 @@ def _phase_totals(cost) -> dict[str, dict[str, float]]:
     return phases
 
 
-def _phase_table(phases: dict[str, dict[str, float]]) -> Table:
-    table = Table(title="per phase (weighted)")
-    for header in ("phase", "GMACs", "ms", "energy mJ", "share of latency"):
+def _phase_table(phases: dict[str, dict[str, float]], weights: dict[str, float]) -> Table:
+    """Each phase's real figures, and with --phase-weights the weighted ones the design was
+    chosen on (the totals panel shows the weighted sums)."""
+    weighted = any(w != 1.0 for w in weights.values())
+    title = "per phase" + (" (design chosen on the weighted totals)" if weighted else "")
+    table = Table(title=title)
+    headers = ["phase", "GMACs", "ms", "energy mJ", "share of latency"]
+    headers += ["weight", "weighted ms", "weighted mJ"] if weighted else []
+    for header in headers:
         table.add_column(header, justify="left" if header == "phase" else "right")
-    total = sum(p["seconds"] for p in phases.values())
-    for name, p in phases.items():
-        share = 100 * p["seconds"] / total
-        table.add_row(name, f"{p['macs'] / 1e9:,.2f}", f"{p['seconds'] * 1e3:,.3f}",
-                      f"{p['energy_pj'] * 1e-9:,.3f}", f"{share:.1f} %")  # fmt: skip
+    real = {name: {k: v / weights.get(name, 1.0) for k, v in p.items()}
+            for name, p in phases.items()}  # fmt: skip
+    total = sum(p["seconds"] for p in real.values())
+    for name, p in real.items():
+        row = [name, f"{p['macs'] / 1e9:,.2f}", f"{p['seconds'] * 1e3:,.3f}",
+               f"{p['energy_pj'] * 1e-9:,.3f}", f"{100 * p['seconds'] / total:.1f} %"]  # fmt: skip
+        if weighted:
+            w = phases[name]
+            row += [f"x{weights.get(name, 1.0):g}", f"{w['seconds'] * 1e3:,.3f}",
+                    f"{w['energy_pj'] * 1e-9:,.3f}"]  # fmt: skip
+        table.add_row(*row)
     return table
+
+
+def _objective_text(objective: str, value: float, clock_ghz: float = 1.0) -> str:
+    """An objective value in the totals panel's units (ms, mJ, mJ·s)."""
+    if objective == "latency":  # cycles
+        return f"{value / (clock_ghz * 1e6):,.3f} ms"
+    if objective == "energy":  # pJ
+        return f"{value * 1e-9:,.3f} mJ"
+    return f"{value * 1e-9:.4g} mJ·s"  # pJ·s
 
 
 def _certificate_line(c: dict) -> str:
@@ -297,9 +325,11 @@ def _provenance_panel(result, show_neighbours: bool = False) -> Panel:
         r = result.refinement
         method = {"graybox": "gray-box"}.get(r.get("method"), "BO")
         stopped = " (interrupted)" if r.get("interrupted") else ""
+        goal, t = result.cost.objective.value, result.cost.total
+        clock_ghz = t["cycles"] / t["seconds"] / 1e9 if t["seconds"] > 0 else 1.0
+        before, after = (_objective_text(goal, r[k], clock_ghz) for k in ("before", "after"))
         lines.append(f"refined with {r['evals']} {method} evaluations{stopped}: "
-                     f"x{r['improvement']:.3f} ({r['before']:.4g} -> "
-                     f"{r['after']:.4g})")  # fmt: skip
+                     f"x{r['improvement']:.3f} ({before} -> {after})")  # fmt: skip
     for n in result.neighbours[:3] if show_neighbours else []:
         lines.append(f"near {n['model']}/{n['layer_name']} ({n['family']}, {n['objective']}): "
                      f"similarity {n['similarity']:.3f}")  # fmt: skip
@@ -402,9 +432,11 @@ def export(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
-    model: Annotated[
-        Path | None, typer.Option("--model", help="Serving bundle directory (default: shipped).")
-    ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", "--model", help="Serving bundle directory (default: shipped); "
+                     "--model is the old, deprecated name."),
+    ] = None,  # fmt: skip
     threads: Annotated[int, typer.Option(min=1, help="onnxruntime intra-op threads.")] = 1,
     workers: Annotated[int, typer.Option(min=1, help="Server processes (one per core).")] = 1,
     cache_size: Annotated[
@@ -427,6 +459,6 @@ def serve(
     from serve.bundle import DEFAULT_BUNDLE
     from serve.http import KEEP_ALIVE_S, run
 
-    run(model or DEFAULT_BUNDLE, host, port, threads, workers=workers, cache_size=cache_size,
+    run(bundle or DEFAULT_BUNDLE, host, port, threads, workers=workers, cache_size=cache_size,
         keep_alive_s=keep_alive_s or KEEP_ALIVE_S, cache_bytes=cache_mib << 20,
         request_timeout_s=request_timeout_s)  # fmt: skip

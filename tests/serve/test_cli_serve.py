@@ -96,6 +96,15 @@ def test_pareto_prints_the_front_and_marks_the_recommendation(bundle_dir, tmp_pa
     assert bad.exit_code == 2 and "--resource" in bad.output
 
 
+def test_weighted_phases_are_labelled_and_the_real_totals_shown(bundle_dir: Path) -> None:
+    args = ["--llm-config", "gpt2", "--prefill", "16", "--decode", "4", "--objective", "latency"]
+    weighted = recommend(bundle_dir, *args, "--phase-weights", "decode=2")
+    assert weighted.exit_code == 0, weighted.output
+    assert "weighted ms" in weighted.output and "really takes" in weighted.output
+    plain = recommend(bundle_dir, *args)
+    assert "weighted ms" not in plain.output and "really takes" not in plain.output
+
+
 def test_recommend_one_layer_prints_tables(bundle_dir: Path) -> None:
     result = recommend(bundle_dir, "--layer", "k=64,c=32,p=28,q=28,r=3,s=3", "--refine", "5")
     assert result.exit_code == 0, result.output
