@@ -446,6 +446,7 @@ def cosearch_request(service: RecommendService, req: Mapping[str, Any], max_pair
     accuracy = resolve_accuracy(names, published_accuracy(family), req.get("accuracy"),
                                 "request")  # fmt: skip
     polish = polish_settings(req.get("refine", 0), req.get("time_budget_s"))
+    settings = Settings(exact=True) if req.get("exact") else None
     result = cosearch(service, family_candidates(family, names), budgets, req["objective"],
-                      accuracy, targets, polish=polish)  # fmt: skip
+                      accuracy, targets, settings, polish=polish)  # fmt: skip
     return result.to_dict(req.get("include_layers", "front")) | {"family": family}

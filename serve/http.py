@@ -248,6 +248,10 @@ class CoSearchRequest(_Strict):
     )
     refine: Annotated[int, Field(ge=0, le=MAX_REFINE, strict=True)] = 0
     time_budget_s: Annotated[float, Field(ge=0, le=MAX_TIME_BUDGET_S)] | None = None
+    exact: bool = Field(
+        False, description="every pair on the certified optimum of the grid (about 0.2-0.6 s a "
+        "pair; the pairs must fit the request's deadline)",
+    )  # fmt: skip
     include_layers: Literal["front", "all", "none"] = "front"
 
 

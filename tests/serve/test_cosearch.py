@@ -242,6 +242,9 @@ def test_http_cosearch_returns_the_front(client) -> None:  # noqa: F811
     assert out["pairs"][out["chosen"]]["accuracy_source"] == "request"
     for p in out["pairs"]:
         assert p["recommendation"]["total"]["area_mm2"] <= AREA
+    exact = client.post("/v1/cosearch", json=body | {"exact": True})
+    assert exact.status_code == 200, exact.text
+    assert all(p["recommendation"]["certificate"]["certified"] for p in exact.json()["pairs"])
 
 
 @pytest.mark.parametrize(("body", "status", "words"), [
