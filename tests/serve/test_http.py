@@ -6,18 +6,18 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
 import httpx
 import pytest
-import uvicorn
 
 from airchitect.space import HARDWARE_KNOBS
 from serve.http import create_app
+
+from .live_server import serving
 
 MAX_BODY = 64_000
 MAX_LAYERS = 32
@@ -31,27 +31,6 @@ GEMM = {"name": "gemm", "op": "gemm", "k": 768, "c": 768, "p": 128}
 def base_url(service) -> Iterator[str]:
     with serving(create_app(service, max_body_bytes=MAX_BODY, max_layers=MAX_LAYERS)) as url:
         yield url
-
-
-@contextmanager
-def serving(app) -> Iterator[str]:
-    """``app`` under uvicorn on a free loopback port, for the duration of the block."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # a free port, held from here on: no race with other tests
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
 
 
 @pytest.fixture(scope="module")
