@@ -16,7 +16,7 @@ from rich.table import Table
 
 from airchitect import designs
 from airchitect.cli import AreaMm2, JsonOut, PowerMw, _console, _print_json, _user_errors, app
-from airchitect.cli_serve import BundleOpt, _load_service
+from airchitect.cli_serve import BundleOpt, TimeBudgetOpt, _load_service
 from airchitect.designs import flag
 from airchitect.space import Budget
 from airchitect.workloads import build_llm_generation, load_llm_config
@@ -114,15 +114,7 @@ def cosearch(
     refine: Annotated[
         int, typer.Option(min=0, max=1000, help="Constrained-BO evaluations per front member.")
     ] = 0,
-    time_budget: Annotated[
-        float | None,
-        typer.Option(
-            "--time-budget",
-            min=0,
-            max=3600,
-            help="Seconds of exact search per front member (toward the optimum).",
-        ),
-    ] = None,
+    time_budget: TimeBudgetOpt = None,  # per front member
     exact: Annotated[
         bool, typer.Option("--exact", help="Every pair on the certified optimum of the grid.")
     ] = False,

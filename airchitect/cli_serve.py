@@ -55,6 +55,11 @@ from airchitect.workloads import Network, build_llm_generation, load_llm_config
 BundleOpt = Annotated[
     Path | None, typer.Option("--bundle", help="Serving bundle directory (default: shipped).")
 ]
+TimeBudgetOpt = Annotated[
+    float | None,
+    typer.Option("--time-budget", min=0, max=3600, help="Seconds of exact search toward the "
+                 "certified optimum (per answer); the answer reports the remaining gap."),
+]  # fmt: skip
 
 
 def _load_service(bundle: Path | None, threads: int = 1):
@@ -132,15 +137,7 @@ def recommend(
     exact: Annotated[
         bool, typer.Option("--exact", help="Search the whole grid: the certified optimum.")
     ] = False,
-    time_budget: Annotated[
-        float | None,
-        typer.Option(
-            "--time-budget",
-            min=0,
-            max=3600,
-            help="Seconds to improve toward the certified optimum; reports the gap.",
-        ),
-    ] = None,  # fmt: skip
+    time_budget: TimeBudgetOpt = None,
     explain: Annotated[
         bool, typer.Option("--explain", help="Print the what-if table (each knob one step).")
     ] = False,
