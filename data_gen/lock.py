@@ -39,8 +39,9 @@ class DatasetLock:
                 os.close(fd)
                 pid = f" (pid {holder})" if holder.isdigit() else ""
                 raise DatasetLockedError(
-                    f"{self.directory}: another airchitect generate{pid} is writing to this "
-                    "dataset directory; wait for it to finish or choose another --out"
+                    f"{self.directory}: another airchitect process{pid} (generate or data "
+                    "import) is writing to this dataset directory; wait for it to finish or "
+                    "choose another --out"
                 ) from None
             if _same_file(fd, self.path):
                 os.ftruncate(fd, 0)

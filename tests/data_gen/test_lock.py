@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,16 @@ def test_cli_second_generate_fails_at_once_with_one_line(tmp_path):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and f"pid {holder.pid}" in lines[0] and str(tmp_path) in lines[0]
+
+
+def test_data_import_is_refused_too(tmp_path):
+    from typer.testing import CliRunner
+
+    from airchitect.cli import app
+
+    csv = Path(__file__).parent / "fixtures" / "v2_conv.csv"
+    with DatasetLock(tmp_path):
+        result = CliRunner().invoke(app, ["data", "import", str(csv), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is writing to this dataset directory" in result.output
+    assert not (tmp_path / "_manifest.json").exists()
