@@ -61,6 +61,7 @@ from airchitect.workloads import ZOO, Layer, Network, list_networks
 from airchitect.workloads.families import list_families
 from airchitect.workloads.layer import OpType
 from serve.bundle import BUNDLE_FILES, DEFAULT_BUNDLE, RANKER_NAME
+from serve.cosearch_batch import BatchRecommender
 from serve.recommend import NoFeasibleDesign, RecommendService, Settings
 
 log = logging.getLogger("airchitect.http")
@@ -767,6 +768,19 @@ class _Deadline:
             raise self.Reached
 
 
+class _BoundedBatch(BatchRecommender):
+    """The service as a co-search uses it (sweeps shared between its pairs), with every
+    pair's searches stopped by ``stop`` as a recommend's are."""
+
+    def __init__(self, service: RecommendService, stop: _Deadline) -> None:
+        super().__init__(service)
+        self.stop = stop
+
+    def recommend(self, workload, budget, objective, settings=None):
+        return self.service.recommend(workload, budget, objective, settings,
+                                      self.stop.on_sweep, self.stop.on_eval)  # fmt: skip
+
+
 async def _client_gone(request: Request) -> None:
     """Returns once the client has closed the connection (the body is read by then: later
     ``receive`` calls wait for the disconnect, or for the end of the response)."""
@@ -1040,15 +1054,23 @@ def create_app(
         if req.time_budget_s is not None:  # cut to the time left, as a recommend's search is
             left = SEARCH_SHARE * request_timeout_s
             req = req.model_copy(update={"time_budget_s": min(req.time_budget_s, left)})
-        return await compute(refinements if slow else large, deadline, request, _cosearch, req)
+        gone = threading.Event()
+        return await compute(refinements if slow else large, deadline, request, _cosearch, req,
+                             deadline, gone, gone=gone)  # fmt: skip
 
-    def _cosearch(req: CoSearchRequest) -> dict[str, Any]:
+    def _cosearch(req: CoSearchRequest, deadline: float, gone: threading.Event) -> dict[str, Any]:
         from serve.cosearch import RequestError, cosearch_request
 
+        stop = _Deadline(time.monotonic() + SEARCH_SHARE * max(deadline - time.monotonic(), 0.0),
+                         stopping, gone)  # fmt: skip
         try:
-            return plain(cosearch_request(service, req.model_dump(), MAX_COSEARCH_PAIRS))
+            return plain(cosearch_request(_BoundedBatch(service, stop), req.model_dump(),
+                                          MAX_COSEARCH_PAIRS))  # fmt: skip
         except RequestError as exc:
             raise ApiError(exc.status, exc.error, exc.field, exc.message) from None
+        except _Deadline.Reached:
+            raise ApiError(503, "stopped", "request", "stopped: the server is shutting down "
+                           "or the client went away") from None  # fmt: skip
 
     def _evaluate(req: EvaluateRequest) -> dict[str, Any]:
         network = build_network(req, max_layers)

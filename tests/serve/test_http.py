@@ -598,3 +598,15 @@ def test_a_long_layer_list_does_not_hold_up_a_short_question(service):
         assert big.result().status_code == 200
     assert r.status_code == 200, r.text
     assert not big_done and took < 1.5, took
+
+
+def test_a_cosearch_refinement_keeps_to_the_deadline_and_frees_its_lane(tight):
+    body = {"family": "resnet", "variants": ["18", "34", "50"], "refine": 200,
+            "budgets": [{"area_mm2": AREA}], "objective": "edp"}  # fmt: skip
+    start = time.monotonic()
+    r = tight.post("/v1/cosearch", json=body)
+    assert r.status_code in (200, 504), r.text
+    quick = {"layer": CONV | {"k": 56}, "budget": {"area_mm2": AREA}, "refine": 1}
+    again = tight.post("/v1/recommend", json=quick)  # the same lane: free again by now
+    assert again.status_code == 200, again.text
+    assert time.monotonic() - start < TIGHT_S + 2.0
