@@ -469,9 +469,13 @@ class ApiError(Exception):
     """An input problem found after schema validation: status, kind, the request field it is
     about and a one-line message (which starts with that field)."""
 
-    def __init__(self, status: int, error: str, field: str, message: str) -> None:
+    def __init__(
+        self, status: int, error: str, field: str, message: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(f"{field}: {message}")
         self.status, self.error, self.field, self.message = status, error, field, message
+        self.headers = headers
 
     @property
     def detail(self) -> str:
@@ -913,7 +917,8 @@ def create_app(
         limit = f"request_timeout_s={request_timeout_s:g} s"
         if started.is_set():
             raise ApiError(504, "timeout", "request", f"not answered within {limit}")
-        raise ApiError(503, "overloaded", "request", f"still queued after {limit}; retry later")
+        raise ApiError(503, "overloaded", "request", f"still queued after {limit}; retry later",
+                       headers={"Retry-After": "1"})  # fmt: skip
 
     def arrival_deadline() -> float:
         return time.monotonic() + request_timeout_s
@@ -949,7 +954,7 @@ def create_app(
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         item = {"field": exc.field, "message": _one_line(exc.message), "type": exc.error}
-        return _error(exc.status, exc.error, exc.detail, [item])
+        return _error(exc.status, exc.error, exc.detail, [item], headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -501,6 +501,8 @@ def test_a_request_past_its_deadline_gets_503_or_504(service):
         assert r.status_code in (503, 504), r.text
         out = assert_error(r, r.status_code, "request: ", "request_timeout_s=1e-06 s")
         assert out["error"] == {503: "overloaded", 504: "timeout"}[r.status_code]
+        if r.status_code == 503:
+            assert r.headers["retry-after"] == "1"
         assert c.get("/v1/health").status_code == 200  # the server itself is fine
 
 
