@@ -20,8 +20,9 @@ refinement or exact search stops in time and answers 200 with what it has).
 
 Run it with ``python -m serve.http --bundle PATH [--host 127.0.0.1] [--port 8000]`` or
 :func:`run`; each worker process answers queries one at a time, in arrival order, on one compute
-thread (refinements on a second), while its event loop keeps parsing requests and answering
-cache hits and health checks.
+thread (refinements and exact searches on a second, layer lists over ``LARGE_LAYERS`` layers
+and co-searches on a third), while its event loop keeps parsing requests and answering cache
+hits and health checks. A request whose client goes away is dropped, its searches stopped.
 """
 
 from __future__ import annotations
