@@ -326,7 +326,7 @@ def test_a_repeated_request_is_answered_from_the_cache_byte_for_byte(client) -> 
 
 
 def test_the_answer_cache_forgets_the_least_recently_used() -> None:
-    from serve.http import AnswerCache
+    from serve.http_guards import AnswerCache
 
     cache = AnswerCache(2)
     cache.put("a", b"1")
@@ -507,7 +507,7 @@ def test_a_request_past_its_deadline_gets_503_or_504(service):
 
 
 def test_the_answer_cache_is_bounded_in_bytes() -> None:
-    from serve.http import AnswerCache
+    from serve.http_guards import AnswerCache
 
     cache = AnswerCache(100, max_bytes=25)
     cache.put("a", b"x" * 9)
