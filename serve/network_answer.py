@@ -58,10 +58,6 @@ class ArrayChoice:
     neighbour_rounds: int = 4
     climb_dataflows: int = 2  # ... around the best array of each of this many dataflows
 
-    @property
-    def screened_points(self) -> int:  # the name before arrays were ranked by their best point
-        return self.screened_arrays
-
     def __post_init__(self) -> None:
         for name in ("pooled", "per_layer", "shapes_all_dataflows", "screened_arrays",
                      "neighbour_rounds", "climb_dataflows"):  # fmt: skip
