@@ -133,12 +133,6 @@ class CellSweep:
     energy_pj: np.ndarray | None
     fixed_energy_pj: np.ndarray
 
-    def scaled_add(self, other: CellSweep, weight: float) -> CellSweep:
-        """``self + weight * other`` over the same arrays (a network's layers summed)."""
-        return CellSweep(self.arrays, self.latency_cycles + weight * other.latency_cycles,
-                         self.energy_pj + weight * other.energy_pj,
-                         self.fixed_energy_pj + weight * other.fixed_energy_pj)  # fmt: skip
-
     def per_point(self) -> tuple[np.ndarray, np.ndarray]:
         """Latency (cycles), shape ``(arrays, l1, l2, channels)``, and energy (pJ), shape
         ``(arrays, l1, l2)`` (no bandwidth changes it), of every point of the arrays; ``inf``
