@@ -13,9 +13,9 @@ A grid point is an *array* (PE rows, PE columns, dataflow), an L1 size, an L2 si
 - bandwidths and buffer energies enter only the final combination, evaluated per channel:
   one channel per (NoC, DRAM) bandwidth pair for latency, one per L2 size for energy.
 
-A :class:`CellSweep` holds those prefix minima, shape ``(channel, array, l1, l2)``. Cell sweeps
-of several layers add up (weighted by each layer's runs) before they are read out per point,
-which is how a whole network's exact cost at every point costs one read-out, not one per layer.
+A :class:`CellSweep` holds those prefix minima, shape ``(channel, array, l1, l2)``, and reads
+them out per point; a network's cost at every point is its layers' per-point values weighted by
+their runs. :class:`SweepCache` keeps a layer shape's sweep of an array for the next question.
 """
 
 from __future__ import annotations
