@@ -42,7 +42,8 @@ class Bound:
         return f"{kind} in {_num(self.lo)}..{_num(self.hi)}"
 
 
-_DIM = Bound(1, 1 << 32)
+LAYER_DIM_LIMIT = 1 << 32  # the largest loop bound a layer (or an imported row) may have
+_DIM = Bound(1, LAYER_DIM_LIMIT)
 
 #: Loop bounds and shape fields of a layer (``workloads/layer.py``).
 LAYER: dict[str, Bound] = {

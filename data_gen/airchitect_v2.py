@@ -57,6 +57,7 @@ import pandas as pd
 import pyarrow as pa
 
 from airchitect.cost.mapper import Objective
+from airchitect.limits import LAYER_DIM_LIMIT
 from airchitect.space.hardware import Dataflow
 from airchitect.space.space import DesignSpace
 from data_gen.airchitect_v2_rows import DEGENERATE_METHOD, MAPPERS, file_table
@@ -290,6 +291,10 @@ def _parse_column(
     bad = ~finite | (np.floor(np.where(finite, number, 0)) != number)
     if bad.any():
         _fail_at(path, name, text, lines, bad, "expected an integer")
+    # beyond the layer limit a dimension overflows the cost model (and int64 past 2**63)
+    bad = np.abs(number) > LAYER_DIM_LIMIT
+    if bad.any():
+        _fail_at(path, name, text, lines, bad, f"must be at most {LAYER_DIM_LIMIT:,} = 2**32")
     value = number.astype(np.int64)
     if name == "ConfigID":
         ids = SCHEMES[scheme].ids

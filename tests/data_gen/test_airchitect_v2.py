@@ -186,6 +186,11 @@ BAD_FILES = {
         r"line 2, column 'N'",
     ),
     "blank then bad": (CONV_HEADER, [GOOD, "", "64,32,56,x,3,3,dla,767,5"], r"line 4, column 'Y'"),
+    "dim past int64": (
+        CONV_HEADER,
+        ["9223372036854775808,32,56,56,3,3,dla,767,5"],
+        r"line 2, column 'K'.*at most 4,294,967,296",
+    ),
 }
 
 
