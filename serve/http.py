@@ -10,6 +10,9 @@ Endpoints (JSON in, JSON out; the schema is at ``/openapi.json``, browsable at `
 * ``POST /v1/evaluate``   the cost of a workload on one given design, and its budget verdict
 * ``POST /v1/cosearch``   the accuracy vs cost front of a network family over (variant, design)
                           pairs (``serve.cosearch``)
+* ``GET  /v1/workloads``, ``POST /v1/workload``  the zoo, and an ONNX file or LLM config as
+                          layers (``serve.http_workloads``)
+* ``GET  /``              the web page (``serve.http_page``; ``/docs`` is served offline too)
 
 Errors share one body, :class:`ErrorResponse` (``error`` kind, one-line ``detail`` naming the
 field and the allowed values, and for schema errors every problem under ``errors``): bad input
@@ -65,6 +68,7 @@ from serve.http_guards import (
     one_line,
     unparsable,
 )
+from serve.http_page import add_page_routes
 from serve.http_schema import (  # noqa: F401  (re-exported: the app's schema)
     _ERRORS,
     _SHAPE_FIELDS,
@@ -119,6 +123,7 @@ from serve.http_schema import (  # noqa: F401  (re-exported: the app's schema)
     _Open,
     _Strict,
 )
+from serve.http_workloads import add_workload_routes
 from serve.recommend import NoFeasibleDesign, RecommendService, Settings
 
 log = logging.getLogger("airchitect.http")
@@ -439,6 +444,8 @@ def create_app(
         summary="Instant DNN-accelerator design recommendations",
         description=__doc__,
         responses=_ERRORS,  # on every operation: any of them can time out, fail or be refused
+        docs_url=None,  # served from local files by serve.http_page: /docs works offline
+        redoc_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     app.state.service, app.state.cache = service, cache
@@ -598,6 +605,12 @@ def create_app(
             hw_index = None
         return plain(cost.to_dict() | {"budget": report, "hw_index": hw_index})
 
+    # an upload's import is on the refinement lane: both it and BO use warnings.catch_warnings
+    def upload_job(request: Request, fn: Callable[..., Any], *args: Any) -> Any:
+        return compute(refinements, arrival_deadline(), request, fn, *args)
+
+    add_workload_routes(app, upload_job, max_layers, ApiError)
+    add_page_routes(app)
     return app
 
 
