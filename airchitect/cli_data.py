@@ -139,10 +139,8 @@ def import_(
     if format != "airchitect-v2":
         _fail(f"--format must be one of airchitect-v2, got {format!r}")
     from data_gen.airchitect_v2 import import_v2
-    from data_gen.lock import DatasetLock
 
-    with DatasetLock(out):  # one writer per dataset directory, as for generate
-        summary = import_v2(
-            list(files), out, shards=shards, skip_degenerate=skip_degenerate, mapper=mapper
-        )
+    summary = import_v2(  # locks ``out``: one writer per dataset directory
+        list(files), out, shards=shards, skip_degenerate=skip_degenerate, mapper=mapper
+    )
     _print_json(summary)

@@ -6,7 +6,10 @@ Besides repeated keys it refuses, each with the line it was found on: nesting de
 flow collections or its recursive composer can take seconds), documents whose aliases expand to
 more than :data:`MAX_NODES` nodes (the "billion laughs" bomb; merge keys and modest reuse still
 work), recursive aliases, non-finite floats (``.inf``, ``.nan``) and integers outside int64.
-Floats are read the YAML 1.2 (and JSON) way too: ``1e2`` is 100.0, not the string ``"1e2"``.
+Scalars are read the YAML 1.2 core-schema (and JSON) way, so a number always means what it says:
+``1e2`` is 100.0 (not the string ``"1e2"``), ``016`` is 16 (not octal 14), ``true``/``false``
+are the only booleans (``no`` and ``on`` stay strings) and YAML 1.1's ``1:30`` (90),
+``1_000`` and ``0b11`` stay strings, which the field's own check then refuses as written.
 """
 
 from __future__ import annotations
@@ -38,9 +41,14 @@ class HostileDocumentError(yaml.YAMLError):
         super().__init__(f"{at}{problem}")
 
 
+# The YAML 1.2 core schema's scalars (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+_YAML12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_YAML12_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _YAML12_FLOAT = re.compile(
-    r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"  # 1e2, 1.5E-3: YAML 1.1 wants a dot
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
+_YAML11_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -87,7 +95,11 @@ class StrictLoader(yaml.SafeLoader):
         if len(digits) > 40:  # int() of thousands of digits is slow or refused outright
             too_long = _too_large(f"a {len(digits)}-digit integer")
             raise HostileDocumentError(too_long, node.start_mark)
-        value = super().construct_yaml_int(node)
+        text = node.value
+        if text.startswith(("0x", "0o")):
+            value = int(text[2:], 16 if text[1] == "x" else 8)
+        else:
+            value = int(text, 10)  # "016" is 16: YAML 1.2 has no implicit octal
         if abs(value) > INT64_MAX:
             raise HostileDocumentError(_too_large(f"integer {node.value}"), node.start_mark)
         return value
@@ -95,7 +107,15 @@ class StrictLoader(yaml.SafeLoader):
 
 StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_yaml_float)
 StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
-StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+0123456789"))
+# Replace SafeLoader's YAML 1.1 resolvers for booleans and numbers with the 1.2 core ones (the
+# per-class copy leaves SafeLoader itself untouched). Integers are tried before floats.
+StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+StrictLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML12_BOOL, list("tTfF"))
+StrictLoader.add_implicit_resolver("tag:yaml.org,2002:int", _YAML12_INT, list("-+0123456789"))
+StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+.0123456789"))
 
 
 def _too_large(what: str) -> str:

@@ -62,6 +62,7 @@ from airchitect.space.hardware import Dataflow
 from airchitect.space.space import DesignSpace
 from data_gen.airchitect_v2_rows import DEGENERATE_METHOD, MAPPERS, file_table
 from data_gen.dataset import read_dataset
+from data_gen.lock import DatasetLock
 from data_gen.manifest import Manifest
 from data_gen.writer import DatasetWriter, file_sha256
 
@@ -434,7 +435,8 @@ def import_v2(
     ``topk`` column stays empty. Every file is parsed before anything is written. Degenerate
     rows (no layer) are kept as ``found`` = False rows flagged by their ``label_method``, or
     with ``skip_degenerate`` left out and counted. ``mapper`` picks how our cost model maps the
-    label design (:data:`data_gen.airchitect_v2_rows.MAPPERS`).
+    label design (:data:`data_gen.airchitect_v2_rows.MAPPERS`). ``out_dir`` is locked while
+    it is written: a second writer fails at once (:class:`data_gen.lock.DatasetLockedError`).
     """
     paths = [Path(p) for p in csv_paths]
     degenerate = "skip" if skip_degenerate else "keep"
@@ -445,6 +447,11 @@ def import_v2(
     files = [read_v2_csv(p, scheme) for p in paths]
     space = v2_space()
     generator = _generator(files, shards, scheme, space, degenerate, mapper)
+    with DatasetLock(out_dir):  # one writer per dataset directory, as for generation
+        return _write(files, out_dir, space, generator, shards, scheme, skip_degenerate, mapper)
+
+
+def _write(files, out_dir, space, generator, shards, scheme, skip_degenerate, mapper) -> dict:
     writer = DatasetWriter(out_dir, Manifest.new(space, generator, [0] * shards))
     pending = writer.pending(range(shards))
     if pending:

@@ -1,7 +1,9 @@
 """Hostile input files (issue 19): refused quickly, in one line naming the file and the place."""
 
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +15,8 @@ from airchitect.space.schema import SpaceError, load_space_file
 from airchitect.workloads.importers import load_layers_table
 from airchitect.workloads.layer import WorkloadError
 from airchitect.workloads.llm import LLMConfig, build_llm
+
+DEFAULT_SPACE = Path(__file__).parents[1] / "airchitect" / "space" / "default.yaml"
 
 DESIGN = {"pe_rows": 12, "pe_cols": 14, "l1_bytes": 512, "l2_kib": 108,
           "noc_words_per_cycle": 14, "dram_bytes_per_cycle": 8, "dataflow": "rs"}  # fmt: skip
@@ -118,6 +122,30 @@ def test_space_alias_bomb_and_grid_limits(tmp_path):
     path.write_text("hardware:\n  pe_rows: [4, 100000]\n")
     with pytest.raises(SpaceError, match="hardware.pe_rows: field 'pe_rows' must be at most 512"):
         load_space_file(path)
+
+
+@pytest.mark.parametrize(
+    ("written", "reported"),
+    [
+        ("[4, 1:30]", "'1:30'"),  # YAML 1.1 read it as 90 and the error said 90
+        ("[4, 1_000]", "'1_000'"),  # ... as 1000
+        ("[4, 0b11]", "'0b11'"),  # ... as 3, then "not ascending: [4, 3]"
+        ("[4, 8, no]", "'no'"),  # ... as False
+    ],
+)
+def test_space_errors_report_values_as_written(tmp_path, written, reported):
+    """A space file's error quotes the value the file holds, not a YAML 1.1 reinterpretation
+    of it (issue 19)."""
+    path = tmp_path / "s.yaml"
+    text = (DEFAULT_SPACE.read_text()).replace("pe_rows: [4, 8, 12, 16, 24, 32, 48, 64]",
+                                                f"pe_rows: {written}")  # fmt: skip
+    path.write_text(text)
+    with pytest.raises(SpaceError, match=r"hardware\.pe_rows: .*" + re.escape(reported)):
+        load_space_file(path)
+
+
+def test_yaml12_integers_and_booleans():
+    assert load_yaml("a: [016, 0x10, 0o17, true, on]", "f") == {"a": [16, 16, 15, True, "on"]}
 
 
 def test_csv_with_bom_reads_and_repeated_columns_are_refused(tmp_path):

@@ -94,6 +94,14 @@ def _conv_layer(g: _Graph, node: Any, name: str, pb: int) -> Layer:
     x, w, y = (t + (1,) * (4 - len(t)) for t in (x, w, y))  # 1-D: a width-1 2-D conv
     attrs = _attrs(node)
     groups = attrs.get("group", 1)
+    if groups < 1 or x[1] % groups or w[0] % groups:
+        raise g.fail(node, name, f"field 'group'={groups} does not divide the input channels "
+                                 f"{x[1]} and the output channels {w[0]}")  # fmt: skip
+    if w[1] * groups != x[1]:
+        raise g.fail(node, name, f"field 'W' has {w[1]} input channels per group; the input "
+                                 f"'X' has {x[1]} channels in {groups} group(s)")  # fmt: skip
+    if y[1] != w[0]:
+        raise g.fail(node, name, f"field 'Y' has {y[1]} channels; the weight 'W' makes {w[0]}")
     if groups == 1:
         op = OpType.CONV
     elif groups == x[1] == w[0]:
@@ -112,7 +120,9 @@ def _gemm_layer(g: _Graph, node: Any, name: str, pb: int) -> Layer:
     a, b = g.shape(node, name, 0, "A"), g.shape(node, name, 1, "B")
     attrs = _attrs(node)
     m, k = (a[1], a[0]) if attrs.get("transA", 0) else (a[0], a[1])
-    n = b[0] if attrs.get("transB", 0) else b[1]
+    k_b, n = (b[1], b[0]) if attrs.get("transB", 0) else (b[0], b[1])
+    if k_b != k:
+        raise g.fail(node, name, f"field 'B' has inner dimension {k_b}; 'A' has {k}")
     return gemm(name, m=m, k=k, n=n, precision_bytes=pb)
 
 
@@ -121,6 +131,8 @@ def _matmul_layer(g: _Graph, node: Any, name: str, pb: int) -> Layer:
     a, b = g.shape(node, name, 0, "A"), g.shape(node, name, 1, "B")
     a = (1, *a) if len(a) == 1 else a
     b = (*b, 1) if len(b) == 1 else b
+    if a[-1] != b[-2]:
+        raise g.fail(node, name, f"field 'B' has inner dimension {b[-2]}; 'A' has {a[-1]}")
     if math.prod(b[:-2]) == 1:
         return gemm(name, m=math.prod(a[:-1]), k=a[-1], n=b[-1], precision_bytes=pb)
     import numpy as np

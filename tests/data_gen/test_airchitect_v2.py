@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -412,8 +411,8 @@ def test_bench_trains_on_the_published_split_and_scores_at_batch_1(tmp_path):
 
 
 def test_bench_stopped_by_a_signal_says_so_and_exits_non_zero(tmp_path):
-    proc = _bench(tmp_path, "--set", "epochs=100000")
-    time.sleep(8)  # past the imports, into training
+    proc = _bench(tmp_path, "--set", "epochs=100000", "--verbose")
+    proc.stderr.readline()  # the first epoch's line: past the imports, into training
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM

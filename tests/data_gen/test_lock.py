@@ -67,3 +67,14 @@ def test_data_import_is_refused_too(tmp_path):
     assert result.exit_code == 2
     assert "is writing to this dataset directory" in result.output
     assert not (tmp_path / "_manifest.json").exists()
+
+
+def test_the_library_import_locks_too(tmp_path):
+    """``import_v2`` called from Python (not only the CLI) refuses a second writer (issue 19)."""
+    from data_gen.airchitect_v2 import import_v2
+
+    csv = Path(__file__).parent / "fixtures" / "v2_conv.csv"
+    with DatasetLock(tmp_path), pytest.raises(DatasetLockedError):
+        import_v2([csv], tmp_path)
+    assert not (tmp_path / "_manifest.json").exists()
+    assert import_v2([csv], tmp_path)["rows"] > 0  # free again once the holder is done

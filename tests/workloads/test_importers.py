@@ -239,3 +239,28 @@ def test_unsupported_extension_and_missing_file(tmp_path):
         load_layers_table(_write(tmp_path, "t.json", "[]"))
     with pytest.raises(WorkloadError, match=r"nope\.csv"):
         load_layers_table(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "group", "fragment"),
+    [
+        ([1, 8, 6, 6], [16, 3, 3, 3], 1, "field 'W' has 3 input channels per group"),
+        ([1, 8, 6, 6], [16, 2, 3, 3], 2, "field 'W' has 2 input channels per group"),
+        ([1, 8, 6, 6], [15, 4, 3, 3], 2, "field 'group'=2 does not divide"),
+    ],
+)
+def test_conv_weight_channels_must_match_input(tmp_path, x_shape, w_shape, group, fragment):
+    """A weight whose channels disagree with the input is refused, naming node and field
+    (issue 19): the layer it would make has MACs of neither."""
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="bad", group=group)
+    y = _vi("y", [1, w_shape[0], 4, 4])
+    path = _save(tmp_path, [node], [_vi("x", x_shape)], [y], [_weight("w", *w_shape)])
+    with pytest.raises(WorkloadError, match=r"Conv node 'bad': " + fragment.replace("(", r"\(")):
+        load_onnx(path)
+
+
+def test_gemm_inner_dimensions_must_match(tmp_path):
+    node = helper.make_node("Gemm", ["a", "b"], ["y"], name="g")
+    path = _save(tmp_path, [node], [_vi("a", [7, 5]), _vi("b", [6, 3])], [_vi("y", [7, 3])])
+    with pytest.raises(WorkloadError, match=r"Gemm node 'g': field 'B' has inner dimension 6"):
+        load_onnx(path)
