@@ -451,11 +451,17 @@ def serve(
         typer.Option(min=0.1, max=86_400, help="Seconds from a request's arrival to its answer "
                      "(searches are cut to fit; 503/504 past it)."),
     ] = 120.0,
+    max_body_bytes: Annotated[
+        int,
+        typer.Option(min=1, max=16 << 20, help="Largest request body (413 past it); an ONNX "
+                     "file uploaded from the web page is sent base64, 4/3 of its size."),
+    ] = 1_000_000,
 ) -> None:  # fmt: skip
-    """Serve the HTTP API (POST /v1/recommend, /v1/evaluate; GET /v1/health, /v1/space)."""
+    """Serve the HTTP API (POST /v1/recommend, /v1/evaluate; GET /v1/health, /v1/space) and the
+    web page at /."""
     from serve.bundle import DEFAULT_BUNDLE
     from serve.http import KEEP_ALIVE_S, run
 
     run(bundle or DEFAULT_BUNDLE, host, port, threads, workers=workers, cache_size=cache_size,
         keep_alive_s=keep_alive_s or KEEP_ALIVE_S, cache_bytes=cache_mib << 20,
-        request_timeout_s=request_timeout_s)  # fmt: skip
+        request_timeout_s=request_timeout_s, max_body_bytes=max_body_bytes)  # fmt: skip

@@ -65,6 +65,11 @@ function showFields() {
   document.querySelector(".for-llm-file").hidden = !llmUpload;
   let takes = SHAPES;
   if (src === "onnx") takes = ["batch"];
+  if (src !== "zoo") {  // the importer's defaults
+    $("batch").placeholder = "1";
+    $("seq_len").placeholder = "512";
+    $("context_len").placeholder = "= sequence length";
+  }
   if (src === "zoo") {
     const net = state.catalogue.networks.find((n) => n.name === $("network").value);
     takes = net ? Object.keys(net.shape) : [];
@@ -364,7 +369,8 @@ async function start() {
     $("llm-config").append(option(UPLOAD, "upload a config.json…"));
     // base64 makes a file 4/3 larger, and the JSON around it takes a little more
     const mib = (state.maxBodyBytes * 0.74) / (1 << 20);
-    $("onnx-limit").textContent = `at most ${num(mib)} MiB (server's max_body_bytes)`;
+    $("onnx-limit").textContent =
+      `at most ${num(mib)} MiB (airchitect serve --max-body-bytes raises it)`;
     showFields();
     document.body.dataset.ready = "true";
   } catch (err) {
