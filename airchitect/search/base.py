@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from airchitect.cost.batch import Mapping
+from airchitect.cost.batch import Mapping, MappingBatch
 from airchitect.cost.mapper import OBJECTIVE_FIELD, Objective, best_mappings
 from airchitect.cost.network import DistinctLayers, distinct_layers, network_best_mappings
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
@@ -85,7 +85,11 @@ class HardwareEvaluator:
     space: DesignSpace
     objective: Objective
     tech: TechTable = DEFAULT_TECH
+    #: keep each scored point's per-layer best mappings (:meth:`mappings_of`; the gray-box
+    #: optimiser reads them instead of mapping the point a second time)
+    keep_mappings: bool = False
     _cache: dict[int, float] = field(default_factory=dict, repr=False)
+    _mappings: dict[int, list[MappingBatch]] = field(default_factory=dict, repr=False)
 
     @cached_property
     def _distinct(self) -> DistinctLayers | None:
@@ -95,8 +99,11 @@ class HardwareEvaluator:
         options = self.space.mapping_options
         if self._distinct is not None:
             found = network_best_mappings(self._distinct, hw, self.objective, self.tech, options)
+            self._found = [b.mappings for b in found.per_layer]
             return found.score
-        return best_mappings(self.layer, hw, self.objective, self.tech, options).score
+        best = best_mappings(self.layer, hw, self.objective, self.tech, options)
+        self._found = [best.mappings]
+        return best.score
 
     @property
     def evals(self) -> int:
@@ -110,7 +117,16 @@ class HardwareEvaluator:
             hw = self.space.decode_batch(self.space.unflat_index(todo))
             score = self._score_points(hw)
             self._cache.update(zip(todo.tolist(), score.tolist(), strict=True))
+            if self.keep_mappings:
+                for i in np.flatnonzero(np.isfinite(score)):
+                    rows = np.array([i])
+                    self._mappings[int(todo[i])] = [m.take(rows) for m in self._found]
         return np.array([self._cache[int(i)] for i in flat])
+
+    def mappings_of(self, flat: int) -> list[MappingBatch] | None:
+        """The per-layer best mappings of a point scored with ``keep_mappings`` on (one per
+        distinct layer of a network), ``None`` where not kept or no mapping fits."""
+        return self._mappings.get(int(flat))
 
     @property
     def failures(self) -> int:

@@ -8,17 +8,19 @@ model says about the current design (the incumbent) and moves the knobs that mat
    (compute, NoC or DRAM), where utilisation is lost (an under-filled array points at the
    dataflow and the array's shape), the level that spends most of the energy, and which budget
    binds (a one-step larger resource would not fit).
-2. **Propose** one-step moves: those that relieve the diagnosis (compute-bound: more PEs or
-   another dataflow; NoC-bound: NoC bandwidth, a larger L1 for more PE reuse; DRAM-bound: DRAM
-   bandwidth, a larger L2; energy in L2/DRAM: reuse or cheaper buffers) alone and *paid for*
-   by one step down on any other knob, plus every plain one-step move. Every move is checked
-   against the area and power budgets before anything else: an over-budget design is never
-   evaluated.
+2. **Propose** the moves around the incumbent (:func:`airchitect.search.graybox_moves.
+   neighbourhood`): a coordinate sweep over every value of each knob, every two knobs moved up
+   to two grid steps each (a resource paid for with one that does not bind), and every PE array
+   with half to twice the PEs (iso-PE and iso-area reshapes) on every dataflow with the L2 up
+   to two steps either way. Every move is checked against the area and power budgets before
+   anything else: an over-budget design is never evaluated.
 3. **Rank** the moves by a what-if at fixed mappings: every layer's mappings from the best
-   designs evaluated so far are re-costed on the moved design (one cost-model row per layer and
-   mapping, not a mapping search, and not counted as an evaluation). That says which paying
-   step costs little (a bandwidth with slack, a buffer the tiles do not fill). Relief moves
-   come first; the ranking only orders the moves, the evaluation decides.
+   designs evaluated so far, and the incumbent's with smaller tiles (so a smaller buffer is
+   rated by what it costs, not rated unmappable), are re-costed on each moved design (one
+   cost-model row per layer and mapping, not a mapping search, and not counted as an
+   evaluation; only the heaviest layers holding 98 % of the incumbent's cycles and energy are
+   re-costed, the others kept as they are). Moves that relieve the diagnosis go first among
+   near ties; the ranking only orders the moves, the evaluation decides.
 4. **Evaluate** the best-ranked untried move (one evaluation: the exact mapper over the point's
    whole mapping space). Better: it becomes the incumbent. Not better: the move is recorded
    (tabu) and never tried again, and the next one is tried.
@@ -43,6 +45,7 @@ from airchitect.cost.model import Bound, evaluate
 from airchitect.cost.network import distinct_layers, network_best_mappings
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
 from airchitect.search.base import DEFAULT_TOP_K, HardwareEvaluator
+from airchitect.search.graybox_moves import mapping_variants, moved_knobs, neighbourhood
 from airchitect.search.random_search import FeasibleSampler, SearchLabeller
 from airchitect.space.budget import Budget, hardware_area_mm2, hardware_power_mw
 from airchitect.space.hardware import HARDWARE_KNOBS, HardwareBatch
@@ -67,8 +70,9 @@ ENERGY_RELIEF: dict[str, tuple[tuple[str, int], ...]] = {
     "dram": (("l2_kib", 1), ("dataflow", ANY)),
 }
 ENERGY_LEVELS = ("mac", "l1", "noc", "l2", "dram")
-#: Relief moves are tried before plain moves the what-if rates up to this factor better.
-RELIEF_PRIORITY = 1.1
+#: Moves that relieve the diagnosis go before others the what-if rates up to 2 % better.
+RELIEF_PRIORITY = 1.02
+COVER = 0.98  # share of the incumbent's cycles and energy in the layers the what-if re-costs
 POOL = 4  # designs whose mappings the what-if re-costs
 PATIENCE = 8  # failed moves in a row before a restart
 TABU_TENURE = 3  # accepted moves for which a failed kind of move waits ...
@@ -139,6 +143,7 @@ class _Run:
     def __init__(self, owner: GrayBoxSearch, evaluator, budget, budget_evals, seed, progress):
         self.space, self.tech = owner.space, owner.tech
         self.evaluator, self.budget, self.budget_evals = evaluator, budget, budget_evals
+        evaluator.keep_mappings = True  # what the what-if re-costs, without mapping twice
         self.objective = Objective.parse(evaluator.objective)
         self.pool_size, self.patience, self.progress = owner.pool, owner.patience, progress
         self.sampler = FeasibleSampler(self.space, budget, np.random.default_rng(seed), self.tech)
@@ -149,6 +154,7 @@ class _Run:
         self.tried: set[int] = set()  # evaluated (or budget-refused) points: never again
         self.bases: set[int] = set()  # points a search has started from
         self.mappings: dict[int, list[MappingBatch]] = {}  # per-layer best mappings of designs
+        self.layer_costs: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # cycles, pJ per layer
         self.tabu: dict[tuple, int] = {}  # kind of a failed move -> step until which it waits
         self.steps = 0  # accepted moves so far
 
@@ -253,8 +259,11 @@ class _Run:
 
     # -- diagnosis and moves ---------------------------------------------------------------------
     def _breakdown(self, flat: int) -> list[MappingBatch] | None:
-        """Each distinct layer's best mapping on ``flat`` (re-derived for a point already
-        evaluated, so not a new evaluation); ``None`` where some layer has no mapping."""
+        """Each distinct layer's best mapping on ``flat`` (kept by the evaluator, or re-derived
+        for a point already evaluated, so not a new evaluation); ``None`` where some layer has
+        no mapping."""
+        if flat not in self.mappings and (kept := self.evaluator.mappings_of(flat)) is not None:
+            self.mappings[flat] = kept
         if flat not in self.mappings:
             hw = self.space.decode_batch(self.space.unflat_index(np.array([flat])))
             found = network_best_mappings(self.distinct, hw, self.objective, self.tech,
@@ -273,6 +282,7 @@ class _Run:
         costs = [evaluate(b, hw, m, self.tech) for b, m in zip(self.batches, maps, strict=True)]
         w = self.counts
         cycles = np.array([c.cycles[0] for c in costs]) * w
+        self.layer_costs[flat] = (cycles, np.array([c.energy_pj[0] for c in costs]) * w)
         bounds = np.array([c.bound[0] for c in costs])
         by_bound = {b.name.lower(): float(cycles[bounds == b].sum()) for b in Bound}
         pairs = list(zip(w, costs, strict=True))
@@ -302,57 +312,75 @@ class _Run:
         return tuple(out)
 
     def _ranked_moves(self, flat: int, score: float) -> list[int]:
-        """Untried, budget-feasible neighbours of ``flat``, relief moves first, each group
-        ordered by the fixed-mapping what-if."""
+        """Untried, budget-feasible moves around ``flat`` (:func:`neighbourhood`), ordered by
+        the fixed-mapping what-if, relief moves favoured, fewer knobs first on ties."""
         diagnosis = self.diagnose(flat)
         here = self.space.unflat_index(flat)
         relief = diagnosis.relief(self.objective) if diagnosis is not None else ()
-        singles = _single_moves(here, self.cards)
-        relief_moves = [v for r in relief for v in _relief_steps(here, r, self.cards)]
-        paid = [_combine(here, r, s) for r in relief_moves for s in singles]
-        vectors = relief_moves + [p for p in paid if p is not None] + singles
-        is_relief = [True] * len(relief_moves) + [True] * sum(p is not None for p in paid)
-        is_relief += [False] * len(singles)
-        flats = [int(self.space.flat_index(v)) for v in vectors]
-        keep, seen = [], set()
-        for i, f in enumerate(flats):
-            if f not in self.tried and f not in seen:
-                keep.append(i)
-                seen.add(f)
-        if not keep:
-            return []
-        flats = np.array([flats[i] for i in keep], dtype=np.int64)
-        relief_flag = np.array([is_relief[i] for i in keep])
+        vectors = neighbourhood(self.space, here)
+        flats = self.space.flat_index(vectors)
+        fresh = np.array([f not in self.tried for f in flats.tolist()], dtype=bool)
+        vectors, flats = vectors[fresh], flats[fresh]
         ok = self.sampler.feasible(flats)  # budgets before anything else
-        flats, relief_flag = flats[ok], relief_flag[ok]
+        vectors, flats = vectors[ok], flats[ok]
         if len(flats) == 0:
             return []
-        predicted = self.what_if(flats) / score
+        knobs = moved_knobs(here, vectors)
+        relief_flag = np.zeros(len(flats), dtype=bool)
+        for knob, direction in relief:
+            j = KNOB[knob]
+            step = np.sign(vectors[:, j] - here[j])
+            relief_flag |= (step != 0) if direction == ANY else (step == direction)
+        predicted = self.what_if(flats, around=flat) / score
         key = np.where(relief_flag, predicted / RELIEF_PRIORITY, predicted)
         # a kind of move that just failed (say, another dataflow) waits a few steps
-        vectors = self.space.unflat_index(flats)
         waiting = np.array([self.tabu.get(_kind(here, v), -1) >= self.steps for v in vectors])
         key = np.where(waiting, key * TABU_PENALTY, key)
-        # a move the fixed mappings cannot map may still map with new tiles: last, relief first
-        key = np.where(np.isfinite(key), key, np.where(relief_flag, 1e6, 1e7))
-        return flats[np.argsort(key, kind="stable")].tolist()
+        # a move the fixed mappings cannot map may still map with new tiles: last, relief and
+        # fewer knobs first
+        key = np.where(np.isfinite(key), key, np.where(relief_flag, 1e6, 1e7) * (1 + knobs))
+        order = np.lexsort((knobs, key))
+        return flats[order].tolist()
 
-    def what_if(self, flats: np.ndarray) -> np.ndarray:
+    def _heavy_layers(self, around: int | None) -> tuple[list[int], float, float]:
+        """The layers the what-if re-costs: the fewest, heaviest first, that hold
+        :data:`COVER` of ``around``'s cycles and of its energy (every layer when ``around``
+        has no breakdown); and the cycles and energy of the others, taken as they are."""
+        if around is None or around not in self.layer_costs:
+            return list(range(len(self.batches))), 0.0, 0.0
+        cycles, energy = self.layer_costs[around]
+        share = np.maximum(cycles / cycles.sum(), energy / energy.sum())
+        order = np.argsort(-share, kind="stable")
+        held_c, held_e = np.cumsum(cycles[order]), np.cumsum(energy[order])
+        need = COVER * cycles.sum(), COVER * energy.sum()
+        last = int(np.argmax((held_c >= need[0]) & (held_e >= need[1])))
+        heavy = sorted(order[: last + 1].tolist())
+        rest = np.setdiff1d(np.arange(len(cycles)), heavy)
+        return heavy, float(cycles[rest].sum()), float(energy[rest].sum())
+
+    def what_if(self, flats: np.ndarray, around: int | None = None) -> np.ndarray:
         """Objective of each point with every layer on the best of the pool's mappings (the
-        best designs seen so far); ``inf`` where some layer has none that fits."""
-        pool = [m for f, _ in self.evaluator.best_seen(self.pool_size)
-                if (m := self._breakdown(f)) is not None]  # fmt: skip
-        # the same tiles with less PE reuse need less L1: a smaller L1 is then rated too
-        pool += [[_less_reuse(m) for m in maps] for maps in pool]
+        best designs seen so far, and ``around``'s with smaller tiles:
+        :func:`mapping_variants`); ``inf`` where some layer has none that fits."""
+        seen = [f for f, _ in self.evaluator.best_seen(self.pool_size)]
+        pool = []
+        for f in dict.fromkeys([*([] if around is None else [around]), *seen]):
+            if (maps := self._breakdown(f)) is None:
+                continue
+            if f == around:  # its smaller-tile variants rate smaller buffers
+                pool += [list(v) for v in zip(*map(mapping_variants, maps), strict=True)]
+            else:  # the same tiles with less PE reuse need less L1: a smaller L1 is rated too
+                pool += [maps, [_less_reuse(m) for m in maps]]
         n = len(flats)
         if not pool:
             return np.full(n, np.inf)
         hw = self.space.decode_batch(self.space.unflat_index(flats))
         rep = HardwareBatch(*(np.tile(getattr(hw, k), len(pool)) for k in HARDWARE_KNOBS))
-        cycles = np.zeros(n)
-        energy = np.zeros(n)
+        heavy, cycles, energy = self._heavy_layers(around)
+        cycles, energy = np.full(n, cycles), np.full(n, energy)
         ok = np.ones(n, dtype=bool)
-        for j, layer in enumerate(self.batches):
+        for j in heavy:
+            layer = self.batches[j]
             maps = _stack([p[j] for p in pool], n)
             c = evaluate(layer, rep, maps, self.tech)
             value = {Objective.LATENCY: c.cycles, Objective.ENERGY: c.energy_pj,
@@ -395,40 +423,4 @@ def _step(vector: np.ndarray, j: int, delta: int, cards: np.ndarray) -> np.ndarr
         return None
     out = vector.copy()
     out[j] = new
-    return out
-
-
-def _dataflows(vector: np.ndarray, cards: np.ndarray) -> list[np.ndarray]:
-    out = []
-    for d in range(int(cards[DATAFLOW])):
-        if d != vector[DATAFLOW]:
-            v = vector.copy()
-            v[DATAFLOW] = d
-            out.append(v)
-    return out
-
-
-def _single_moves(vector: np.ndarray, cards: np.ndarray) -> list[np.ndarray]:
-    """Every one-step move: each ordinal knob up and down, every other dataflow."""
-    out = [v for j in range(len(cards)) if j != DATAFLOW for d in (1, -1)
-           if (v := _step(vector, j, d, cards)) is not None]  # fmt: skip
-    return out + _dataflows(vector, cards)
-
-
-def _relief_steps(vector: np.ndarray, relief: tuple[str, int], cards: np.ndarray):
-    knob, direction = relief
-    if knob == "dataflow":
-        return _dataflows(vector, cards)
-    moved = _step(vector, KNOB[knob], direction, cards)
-    return [] if moved is None else [moved]
-
-
-def _combine(here: np.ndarray, relief: np.ndarray, single: np.ndarray) -> np.ndarray | None:
-    """A relief move plus a one-step move on another knob (most often a step down that pays
-    for it); ``None`` when both move the same knob."""
-    moved = np.flatnonzero(single != here)
-    if len(moved) != 1 or relief[moved[0]] != here[moved[0]]:
-        return None
-    out = relief.copy()
-    out[moved[0]] = single[moved[0]]
     return out
