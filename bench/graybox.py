@@ -12,10 +12,12 @@ Run: ``.venv/bin/python bench/graybox.py [--part layers|networks|all] [--bo-work
   512 + decode 128) on the default space, under area <= 40 mm2 and power <= 2 W, for EDP. The
   reference is the certified optimum of the grid (``network_optimum``). Each method's best cost
   against evaluations and wall time (seconds since the search started, after each evaluation).
+- **heldout**: the same on networks never used to choose the gray-box optimiser's settings
+  (EfficientNet-B0, ViT-S/16, ResNet-101, BERT-small), reported apart.
 
 Resumable: finished (part, method, case) results are appended to
-``bench/results/graybox.<part>.partial.jsonl`` and skipped on a rerun (the two parts can run
-in two processes at once). Writes
+``bench/results/graybox.<part>[.<methods>].partial.jsonl`` and skipped on a rerun (parts, or
+``--methods`` subsets such as ``--methods bo``, can run in several processes at once). Writes
 ``bench/results/graybox.json`` and ``.png`` (convergence) and prints markdown tables.
 """
 
@@ -44,6 +46,7 @@ from airchitect.search.graybox import GrayBoxSearch  # noqa: E402
 from airchitect.search.network_exact import network_optimum  # noqa: E402
 from airchitect.search.random_search import RandomSearch  # noqa: E402
 from airchitect.space import Budget, DesignSpace  # noqa: E402
+from airchitect.workloads.families import build_variant  # noqa: E402
 from airchitect.workloads.llm import build_llm_generation, load_llm_config  # noqa: E402
 from airchitect.workloads.zoo import get_network  # noqa: E402
 
@@ -57,6 +60,9 @@ LLMS = {
     "phi-3-mini-p512-d128": "phi-3-mini.json",
     "qwen1.5-moe-p512-d128": "qwen1.5-moe-a2.7b.json",
 }
+#: Held out: never used to choose the optimiser's settings; reported apart from the zoo.
+HELD_OUT = {"efficientnet_b0": ("efficientnet", "b0"), "vit_s16": ("vit", "s16"),
+            "resnet101": ("resnet", "101"), "bert_small": ("bert", "small")}  # fmt: skip
 BUDGETS = {"area<=40mm2": Budget(area_mm2=40.0), "power<=2W": Budget(power_mw=2000.0)}
 OBJECTIVE = "edp"
 
@@ -80,6 +86,8 @@ def run_search(method: str, workload, space, budget, objective, evals: int) -> d
 
 
 def _network(name: str):
+    if name in HELD_OUT:
+        return build_variant(*HELD_OUT[name])
     if name in LLMS:
         config = load_llm_config(Path(__file__).parent / "networks" / LLMS[name])
         return build_llm_generation(config, prefill=512, decode=128)
@@ -92,7 +100,7 @@ def jobs(args) -> list[tuple]:
     if args.part in ("layers", "all"):
         todo = layer_cases(50)
         space = DesignSpace.named("reduced")
-        for method in METHODS:
+        for method in args.methods:
             n = args.bo_workloads if method == "bo" else len(todo)
             evals = args.bo_evals if method == "bo" else LAYER_EVALS
             for i, (layer, task, optimum) in enumerate(todo[:n]):
@@ -102,25 +110,28 @@ def jobs(args) -> list[tuple]:
                     return r | {"optimum": optimum, "objective": task.objective.value}
 
                 out.append((f"layers/{method}/{i}/{layer.name}", thunk))
-    if args.part in ("networks", "all"):
-        space = DesignSpace.default()
-        for name in (*CNNS, *LLMS):
+    default = DesignSpace.default()
+    for part, names in (("networks", (*CNNS, *LLMS)), ("heldout", tuple(HELD_OUT))):
+        if args.part not in (part, "all"):
+            continue
+        for name in names:
             for bname, budget in BUDGETS.items():
 
                 def ref(name=name, budget=budget):
                     t0 = time.perf_counter()
-                    best = network_optimum(_network(name), space, budget, OBJECTIVE)
+                    best = network_optimum(_network(name), default, budget, OBJECTIVE)
                     return {"optimum": best.certificate.best, "exact_s": time.perf_counter() - t0,
                             "certified": best.certificate.certified}  # fmt: skip
 
-                out.append((f"networks/optimum/{name}/{bname}", ref))
-                for method in METHODS:
+                out.append((f"{part}/optimum/{name}/{bname}", ref))
+                for method in args.methods:
                     evals = args.bo_network_evals if method == "bo" else args.network_evals
 
                     def thunk(name=name, budget=budget, method=method, evals=evals):
-                        return run_search(method, _network(name), space, budget, OBJECTIVE, evals)
+                        return run_search(method, _network(name), default, budget, OBJECTIVE,
+                                          evals)  # fmt: skip
 
-                    out.append((f"networks/{method}/{name}/{bname}", thunk))
+                    out.append((f"{part}/{method}/{name}/{bname}", thunk))
     return out
 
 
@@ -155,19 +166,19 @@ def reach(run: dict, target: float) -> tuple[int | None, float | None]:
     return (hit[0] + 1, run["seconds"][hit[0]]) if hit else (None, None)
 
 
-def network_table(results: dict) -> str:
+def network_table(results: dict, part: str = "networks") -> str:
     head = ["| network | budget | optimum s |"]
     for m in METHODS:
         head[0] += f" {m} @10 / @30 / last | {m} evals, s to 1 % |"
     head.append("| --- | --- | ---: |" + " ---: | ---: |" * len(METHODS))
     lines = head
     for key, ref in results.items():
-        if not key.startswith("networks/optimum/"):
+        if not key.startswith(f"{part}/optimum/"):
             continue
         _, _, name, bname = key.split("/")
         cells = [name, bname, f"{ref['exact_s']:.2f}"]
         for m in METHODS:
-            run = results.get(f"networks/{m}/{name}/{bname}")
+            run = results.get(f"{part}/{m}/{name}/{bname}")
             if run is None:
                 cells += ["-", "-"]
                 continue
@@ -177,14 +188,14 @@ def network_table(results: dict) -> str:
             e, s = reach(run, 1.01 * opt)
             cells.append("not reached" if e is None else f"{e}, {s:.2f} s")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n" + network_summary(results)
+    return "\n".join(lines) + "\n\n" + network_summary(results, part)
 
 
-def network_summary(results: dict) -> str:
-    refs = {k.split("/", 2)[2]: v for k, v in results.items() if k.startswith("networks/optimum/")}
+def network_summary(results: dict, part: str = "networks") -> str:
+    refs = {k.split("/", 2)[2]: v for k, v in results.items() if k.startswith(f"{part}/optimum/")}
     out = []
     for m in METHODS:
-        runs = [(results.get(f"networks/{m}/{k}"), r) for k, r in refs.items()]
+        runs = [(results.get(f"{part}/{m}/{k}"), r) for k, r in refs.items()]
         runs = [(run, r) for run, r in runs if run is not None]
         if not runs:
             continue
@@ -233,15 +244,21 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("layers", "networks", "all"), default="all")
+    parser.add_argument("--part", choices=("layers", "networks", "heldout", "all"), default="all")
     parser.add_argument("--bo-workloads", type=int, default=20)
     parser.add_argument("--bo-evals", type=int, default=LAYER_EVALS)
     parser.add_argument("--network-evals", type=int, default=50)
     parser.add_argument("--bo-network-evals", type=int, default=50)
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help="comma-separated subset of " + ", ".join(METHODS))  # fmt: skip
     parser.add_argument("--report-only", action="store_true", help="tables and plot from JSON")
     args = parser.parse_args()
-    # one log per part, so the two parts can run side by side in two processes
-    partial = OUT.with_name(f"graybox.{args.part}.partial.jsonl")
+    args.methods = [m for m in args.methods.split(",") if m]
+    if unknown := set(args.methods) - set(METHODS):
+        parser.error(f"unknown methods {sorted(unknown)}; allowed: {', '.join(METHODS)}")
+    # one log per part (and method subset), so runs can go side by side in several processes
+    tag = "" if args.methods == list(METHODS) else "." + "+".join(args.methods)
+    partial = OUT.with_name(f"graybox.{args.part}{tag}.partial.jsonl")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     results = {}
     for log in sorted(OUT.parent.glob("graybox.*.partial.jsonl")):
@@ -268,6 +285,8 @@ def main() -> None:
     print(layer_table(results))
     print("\n## whole networks (EDP): best found / certified optimum\n")
     print(network_table(results))
+    print("\n## held-out networks (EDP): best found / certified optimum\n")
+    print(network_table(results, "heldout"))
 
 
 if __name__ == "__main__":
