@@ -149,7 +149,7 @@ class _Run:
         self.sampler = FeasibleSampler(self.space, budget, np.random.default_rng(seed), self.tech)
         self.distinct = distinct_layers(evaluator.layer)
         self.counts = self.distinct.counts
-        self.batches = [LayerBatch.from_layers(layer) for layer in self.distinct.layers]
+        self.all_layers = LayerBatch.from_layers(list(self.distinct.layers))
         self.cards = self.space.cardinalities
         self.tried: set[int] = set()  # evaluated (or budget-refused) points: never again
         self.bases: set[int] = set()  # points a search has started from
@@ -279,19 +279,15 @@ class _Run:
         if maps is None:
             return None
         hw = self.space.decode_batch(self.space.unflat_index(np.array([flat])))
-        costs = [evaluate(b, hw, m, self.tech) for b, m in zip(self.batches, maps, strict=True)]
+        c = evaluate(self.all_layers, hw, _concat(maps), self.tech)  # one row per layer
         w = self.counts
-        cycles = np.array([c.cycles[0] for c in costs]) * w
-        self.layer_costs[flat] = (cycles, np.array([c.energy_pj[0] for c in costs]) * w)
-        bounds = np.array([c.bound[0] for c in costs])
-        by_bound = {b.name.lower(): float(cycles[bounds == b].sum()) for b in Bound}
-        pairs = list(zip(w, costs, strict=True))
-        energy = {lv: sum(wi * float(getattr(c, f"energy_{lv}_pj")[0]) for wi, c in pairs)
-                  for lv in ENERGY_LEVELS}  # fmt: skip
-        macs = sum(wi * float(c.macs[0]) for wi, c in zip(w, costs, strict=True))
-        filled = sum(wi * float(c.macs[0]) / max(float(c.pes_used[0]), 1.0)
-                     for wi, c in zip(w, costs, strict=True))  # fmt: skip
-        compute = sum(wi * float(c.compute_cycles[0]) for wi, c in zip(w, costs, strict=True))
+        cycles = c.cycles * w
+        self.layer_costs[flat] = (cycles, c.energy_pj * w)
+        by_bound = {b.name.lower(): float(cycles[c.bound == b].sum()) for b in Bound}
+        energy = {lv: float((w * getattr(c, f"energy_{lv}_pj")).sum()) for lv in ENERGY_LEVELS}
+        macs = float((w * c.macs).sum())
+        filled = float((w * c.macs / np.maximum(c.pes_used, 1.0)).sum())
+        compute = float((w * c.compute_cycles).sum())
         ideal = macs / float(hw.pe_rows[0] * hw.pe_cols[0])
         underfilled = (filled - ideal) > max(float(cycles.sum()) - compute, 0.0)
         return Diagnosis(max(by_bound, key=by_bound.get), max(energy, key=energy.get),
@@ -334,8 +330,10 @@ class _Run:
         predicted = self.what_if(flats, around=flat) / score
         key = np.where(relief_flag, predicted / RELIEF_PRIORITY, predicted)
         # a kind of move that just failed (say, another dataflow) waits a few steps
-        waiting = np.array([self.tabu.get(_kind(here, v), -1) >= self.steps for v in vectors])
-        key = np.where(waiting, key * TABU_PENALTY, key)
+        waiting = [k for k, until in self.tabu.items() if until >= self.steps]
+        if waiting:
+            kinds = [_kind(here, v) for v in vectors]
+            key = np.where([k in waiting for k in kinds], key * TABU_PENALTY, key)
         # a move the fixed mappings cannot map may still map with new tiles: last, relief and
         # fewer knobs first
         key = np.where(np.isfinite(key), key, np.where(relief_flag, 1e6, 1e7) * (1 + knobs))
@@ -347,7 +345,7 @@ class _Run:
         :data:`COVER` of ``around``'s cycles and of its energy (every layer when ``around``
         has no breakdown); and the cycles and energy of the others, taken as they are."""
         if around is None or around not in self.layer_costs:
-            return list(range(len(self.batches))), 0.0, 0.0
+            return list(range(len(self.distinct.layers))), 0.0, 0.0
         cycles, energy = self.layer_costs[around]
         share = np.maximum(cycles / cycles.sum(), energy / energy.sum())
         order = np.argsort(-share, kind="stable")
@@ -374,23 +372,22 @@ class _Run:
         n = len(flats)
         if not pool:
             return np.full(n, np.inf)
+        heavy, rest_cycles, rest_energy = self._heavy_layers(around)
+        s, h = len(pool), len(heavy)
         hw = self.space.decode_batch(self.space.unflat_index(flats))
-        rep = HardwareBatch(*(np.tile(getattr(hw, k), len(pool)) for k in HARDWARE_KNOBS))
-        heavy, cycles, energy = self._heavy_layers(around)
-        cycles, energy = np.full(n, cycles), np.full(n, energy)
-        ok = np.ones(n, dtype=bool)
-        for j in heavy:
-            layer = self.batches[j]
-            maps = _stack([p[j] for p in pool], n)
-            c = evaluate(layer, rep, maps, self.tech)
-            value = {Objective.LATENCY: c.cycles, Objective.ENERGY: c.energy_pj,
-                     Objective.EDP: c.edp}[self.objective]  # fmt: skip
-            value = np.where(c.valid, value, np.inf).reshape(len(pool), n)
-            pick = value.argmin(axis=0)
-            rows = pick * n + np.arange(n)
-            ok &= np.isfinite(value.min(axis=0))
-            cycles += self.counts[j] * c.cycles[rows]
-            energy += self.counts[j] * c.energy_pj[rows]
+        rep = HardwareBatch(*(np.tile(getattr(hw, k), s * h) for k in HARDWARE_KNOBS))
+        layers = self.all_layers.take(np.repeat(heavy, s * n))
+        maps = _concat([_stack([p[j] for p in pool], n) for j in heavy])
+        c = evaluate(layers, rep, maps, self.tech)  # rows: heavy layer, pool mapping, point
+        value = {Objective.LATENCY: c.cycles, Objective.ENERGY: c.energy_pj,
+                 Objective.EDP: c.edp}[self.objective]  # fmt: skip
+        value = np.where(c.valid, value, np.inf).reshape(h, s, n)
+        pick = value.argmin(axis=1)  # per layer and point, the pool mapping that does best
+        rows = (np.arange(h)[:, None] * s + pick) * n + np.arange(n)[None, :]
+        ok = np.isfinite(value.min(axis=1)).all(axis=0)
+        w = self.counts[heavy][:, None]
+        cycles = rest_cycles + (w * c.cycles[rows]).sum(axis=0)
+        energy = rest_energy + (w * c.energy_pj[rows]).sum(axis=0)
         seconds = cycles / (self.tech.clock_ghz * 1e9)
         total = {Objective.LATENCY: cycles, Objective.ENERGY: energy,
                  Objective.EDP: energy * seconds}[self.objective]  # fmt: skip
@@ -401,6 +398,12 @@ def _less_reuse(m: MappingBatch) -> MappingBatch:
     """The same tiles with a quarter of the PE reuse (at least 1)."""
     return MappingBatch(m.n_l2, m.p_l2, m.k_l2, m.c_l2, np.maximum(m.pe_reuse // 4, 1),
                         m.dram_order)  # fmt: skip
+
+
+def _concat(maps: list[MappingBatch]) -> MappingBatch:
+    """Mappings one after another (here: one per layer, in layer order)."""
+    fields = ("n_l2", "p_l2", "k_l2", "c_l2", "pe_reuse", "dram_order")
+    return MappingBatch(*(np.concatenate([getattr(m, f) for m in maps]) for f in fields))
 
 
 def _stack(maps: list[MappingBatch], n: int) -> MappingBatch:
