@@ -8,6 +8,7 @@ run rewrites the same bytes. Workers only label; the driver is the one writer.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -15,13 +16,13 @@ import numpy as np
 
 from airchitect import limits
 from airchitect.cost.mapper import Objective
+from airchitect.data_gen.manifest import Manifest
+from airchitect.data_gen.schema import WorkloadSource, label_to_row
+from airchitect.data_gen.workloads import Workload, parse_sources, workload_pool
 from airchitect.search.base import DEFAULT_TOP_K, Task
 from airchitect.search.registry import LABELLERS, make_labeller
 from airchitect.space.budget import Budget, hardware_area_mm2, hardware_power_mw
 from airchitect.space.space import DesignSpace
-from data_gen.manifest import Manifest
-from data_gen.schema import WorkloadSource, label_to_row
-from data_gen.workloads import Workload, parse_sources, workload_pool
 
 # 2: a workload's budgets come from (seed, workload index) alone, not from its shard's stream
 GENERATOR_VERSION = 2
@@ -166,8 +167,11 @@ def _labeller(name: str, space: str, top_k: int):
     return make_labeller(name, DesignSpace.named(space), top_k)
 
 
-def label_shard(config: GeneratorConfig, shard: int) -> list[dict]:
-    """Label every row of one shard; pure function of (config, shard)."""
+def label_shard(
+    config: GeneratorConfig, shard: int, on_rows: Callable[[int], None] | None = None
+) -> list[dict]:
+    """Label every row of one shard; pure function of (config, shard). ``on_rows`` hears the
+    number of rows each workload adds, as they are labelled (progress)."""
     labeller = _labeller(config.labeller, config.space, config.top_k)
     seed = config.shard_seeds()[shard]
     rows = []
@@ -175,6 +179,8 @@ def label_shard(config: GeneratorConfig, shard: int) -> list[dict]:
         labels = labeller.label(workload.layer, tasks, config.budget_evals, seed=seed + i)
         source = WorkloadSource(workload.family, workload.model, workload.layer.name)
         rows += [label_to_row(workload.layer, source, lab, shard, seed) for lab in labels]
+        if on_rows is not None:
+            on_rows(len(labels))
     return rows
 
 

@@ -8,20 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
-from data_gen.executors import executor
-from data_gen.generate import GeneratorConfig, new_manifest, shard_row_ranges
-from data_gen.lock import DatasetLock
-from data_gen.writer import DatasetWriter
+from airchitect.data_gen.executors import executor
+from airchitect.data_gen.generate import GeneratorConfig, new_manifest, shard_row_ranges
+from airchitect.data_gen.lock import DatasetLock
+from airchitect.data_gen.progress import RowProgress
+from airchitect.data_gen.writer import DatasetWriter
 
 
 @dataclass(frozen=True)
@@ -37,14 +28,6 @@ class GenerationSummary:
     @property
     def rows_per_minute(self) -> float:
         return 60.0 * self.rows_written / self.seconds if self.seconds > 0 else 0.0
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]labelling"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        TextColumn("{task.fields[rate]:>8} rows/min"), TimeElapsedColumn(), TextColumn("ETA"),
-        TimeRemainingColumn(), disable=not enabled, transient=False,
-    )  # fmt: skip
 
 
 def generate(
@@ -74,14 +57,12 @@ def _run(config, writer, run, progress, repaired) -> GenerationSummary:
     ranges = shard_row_ranges(config)
     todo = writer.pending(range(config.n_shards))
     start, written = time.perf_counter(), 0
-    with _progress(progress) as bar:
-        task = bar.add_task("rows", total=config.n, rate="-")
-        bar.advance(task, config.n - sum(len(ranges[s]) for s in todo))
-        for shard, rows in run(config, todo):
+    before = config.n - sum(len(ranges[s]) for s in todo)
+    with RowProgress(config.n, before, enabled=progress) as bar:
+        for shard, rows in run(config, todo, bar.update):  # bar.update: rows labelled so far
             writer.commit(shard, rows)
             written += len(rows)
-            rate = 60.0 * written / max(time.perf_counter() - start, 1e-9)
-            bar.update(task, advance=len(rows), rate=f"{rate:,.0f}")
+            bar.update(written)
     return GenerationSummary(writer.out_dir, config.n, written, config.n_shards,
                              config.n_shards - len(todo), time.perf_counter() - start,
                              repaired)  # fmt: skip
