@@ -196,7 +196,7 @@ def evaluate(
         return
     console = _console()
     console.print(_totals_panel(result, budget))  # the design first, then its layers
-    console.print(_layer_cost_table(result, top))
+    console.print(_layer_cost_table(result, top, console.width))
 
 
 def _mapping_text(m: dict) -> str:
@@ -215,7 +215,21 @@ MAPPING_LEGEND = (
 )
 
 
-def _layer_cost_table(result: NetworkCost, top: int | None) -> Table:
+#: Narrower consoles get the compact table: no cycles or mapping columns, counts with SI prefixes.
+WIDE_TABLE_COLUMNS = 120
+
+
+def _si(value: float) -> str:
+    """``115.6M``, ``2.1G``, ``950``: a count in at most six characters."""
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.1f}{prefix}"
+    return f"{value:.0f}"
+
+
+def _layer_cost_table(result: NetworkCost, top: int | None, width: int = 200) -> Table:
+    """The per-layer table; under :data:`WIDE_TABLE_COLUMNS` columns of ``width`` it keeps what
+    fits 80 columns (layer, op, MACs, ms, energy, utilisation, bound) and says where the rest is."""
     rows = list(result.layers)
     title = f"{result.network}: best mapping per layer ({result.objective.value})"
     if top is None and len(rows) > LONG_ANSWER_LAYERS:
@@ -225,17 +239,32 @@ def _layer_cost_table(result: NetworkCost, top: int | None) -> Table:
         key = OBJECTIVE_FIELD[result.objective]
         rows = sorted(rows, key=lambda r: r.cost[key], reverse=True)[:top]
         title += f", top {top} of {len(result.layers)} by {key} (--top N for more)"
-    table = Table(title=title, caption=MAPPING_LEGEND)
-    for header in ("layer", "op", "MACs", "cycles", "ms", "energy uJ", "util %", "bound"):
-        table.add_column(header, justify="left" if header in ("layer", "op", "bound") else "right")
-    table.add_column("mapping N P K C reuse order")
+    wide = width >= WIDE_TABLE_COLUMNS
+    caption = MAPPING_LEGEND if wide else (
+        f"cycles and mappings: at {WIDE_TABLE_COLUMNS}+ columns (COLUMNS={WIDE_TABLE_COLUMNS}) "
+        "or in --json"
+    )  # fmt: skip
+    table = Table(title=title, caption=caption)
+    table.add_column("layer", no_wrap=True, overflow="fold")
+    table.add_column("op", no_wrap=True)
+    table.add_column("MACs", justify="right", no_wrap=True)
+    if wide:
+        table.add_column("cycles", justify="right")
+    for header in ("ms", "energy µJ", "util %"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("bound", no_wrap=True)
+    if wide:
+        table.add_column("mapping N P K C reuse order")
     for r in rows:
         c = r.cost
-        table.add_row(
-            r.layer.name, r.layer.op.value, f"{c['macs']:,}", f"{c['cycles']:,.0f}",
-            f"{c['seconds'] * 1e3:.3f}", f"{c['energy_pj'] * 1e-6:,.1f}",
-            f"{c['utilization'] * 100:.1f}", c["bound"], _mapping_text(r.mapping),
-        )  # fmt: skip
+        cells = [r.layer.name, r.layer.op.value, f"{c['macs']:,}" if wide else _si(c["macs"])]
+        if wide:
+            cells.append(f"{c['cycles']:,.0f}")
+        cells += [f"{c['seconds'] * 1e3:.3f}", f"{c['energy_pj'] * 1e-6:,.1f}",
+                  f"{c['utilization'] * 100:.1f}", c["bound"]]  # fmt: skip
+        if wide:
+            cells.append(_mapping_text(r.mapping))
+        table.add_row(*cells)
     return table
 
 

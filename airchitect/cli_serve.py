@@ -63,9 +63,9 @@ TimeBudgetOpt = Annotated[
 
 
 def _load_service(bundle: Path | None, threads: int = 1):
-    from serve.bundle import DEFAULT_BUNDLE
-    from serve.predictor import OnnxPredictor
-    from serve.recommend import RecommendService
+    from airchitect.serve.bundle import DEFAULT_BUNDLE
+    from airchitect.serve.predictor import OnnxPredictor
+    from airchitect.serve.recommend import RecommendService
 
     with flag("--bundle"):
         return RecommendService(OnnxPredictor(bundle or DEFAULT_BUNDLE, threads=threads))
@@ -162,7 +162,7 @@ def recommend(
     Always valid: the design fits the budget and every layer has a mapping. The instant
     answer comes first; --exact or --time-budget then search the whole grid from it.
     """
-    from serve.recommend import Settings
+    from airchitect.serve.recommend import Settings
 
     goal = designs.parse_objective(objective)
     budget = designs.make_budget(area_mm2, power_mw)
@@ -196,7 +196,7 @@ def recommend(
             mj = sum(p["energy_pj"] / weights[n] for n, p in phases.items()) * 1e-9
             console.print(f"the totals above are weighted by --phase-weights; one generation "
                           f"really takes {ms:,.3f} ms and {mj:,.3f} mJ")  # fmt: skip
-    console.print(_layer_cost_table(result.cost, top))
+    console.print(_layer_cost_table(result.cost, top, console.width))
     if explain:
         console.print(_what_if_table(result))
     console.print(_provenance_panel(result, show_neighbours))
@@ -294,6 +294,13 @@ def _certificate_line(c: dict) -> str:
             f"in {c['seconds']:.2f} s)")  # fmt: skip
 
 
+#: The what-if table's knob names, with their units, short enough for 80 columns.
+KNOB_LABELS = {
+    "pe_rows": "PE rows", "pe_cols": "PE columns", "l1_bytes": "L1 bytes", "l2_kib": "L2 KiB",
+    "noc_words_per_cycle": "NoC words/cyc", "dram_bytes_per_cycle": "DRAM B/cycle",
+}  # fmt: skip
+
+
 def _what_if_table(result) -> Table:
     """Each knob one step up and down: the objective, area and power against the answer."""
     e, total = result.explanation, result.cost.total
@@ -304,7 +311,8 @@ def _what_if_table(result) -> Table:
         ratio = w["objective_ratio"]
         change = "no mapping" if ratio is None else f"{100 * (ratio - 1):+.1f} %"
         area = f"{w['area_mm2']:.2f} ({100 * (w['area_mm2'] / total['area_mm2'] - 1):+.0f} %)"
-        table.add_row(w["knob"], w["move"], str(w["value"]), change, area,
+        knob = KNOB_LABELS.get(w["knob"], w["knob"])
+        table.add_row(knob, w["move"], str(w["value"]), change, area,
                       f"{w['power_mw']:.0f}", "yes" if w["fits"] else "no")  # fmt: skip
     return table
 
@@ -412,8 +420,8 @@ def export(
     """Export a trained model to a serving bundle: ONNX + metadata + faiss neighbour index."""
     import torch
 
-    from models.bundle import bundle_file
-    from serve.export import export_bundle
+    from airchitect.models.bundle import bundle_file
+    from airchitect.serve.export import export_bundle
 
     torch.set_num_threads(1)
     with flag("--model"):
@@ -459,8 +467,8 @@ def serve(
 ) -> None:  # fmt: skip
     """Serve the HTTP API (POST /v1/recommend, /v1/evaluate; GET /v1/health, /v1/space) and the
     web page at /."""
-    from serve.bundle import DEFAULT_BUNDLE
-    from serve.http import KEEP_ALIVE_S, run
+    from airchitect.serve.bundle import DEFAULT_BUNDLE
+    from airchitect.serve.http import KEEP_ALIVE_S, run
 
     run(bundle or DEFAULT_BUNDLE, host, port, threads, workers=workers, cache_size=cache_size,
         keep_alive_s=keep_alive_s or KEEP_ALIVE_S, cache_bytes=cache_mib << 20,
