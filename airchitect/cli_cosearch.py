@@ -1,6 +1,7 @@
 """``airchitect cosearch``: the accuracy vs cost front of a network family on its best designs.
 
-Registered on the main app by :mod:`airchitect.cli`; flags in, :mod:`serve.cosearch` calls,
+Registered on the main app by :mod:`airchitect.cli`; flags in, :mod:`airchitect.serve.cosearch`
+calls,
 a table (or JSON) out, progress on stderr.
 """
 
@@ -128,7 +129,7 @@ def cosearch(
     """Co-design the network with the accelerator: the Pareto front of accuracy vs the
     objective over (variant, design) pairs, each design the recommender's best within the
     budget. Variants without a published (or given) accuracy are searched for cost only."""
-    from serve.cosearch import (
+    from airchitect.serve.cosearch import (
         Targets,
         family_candidates,
         load_accuracy_csv,
@@ -137,10 +138,10 @@ def cosearch(
         published_accuracy,
         resolve_accuracy,
     )
-    from serve.cosearch import (
+    from airchitect.serve.cosearch import (
         cosearch as run_cosearch,
     )
-    from serve.recommend import Settings
+    from airchitect.serve.recommend import Settings
 
     if layers not in ("front", "all", "none"):
         raise ValueError(f"--layers: must be front, all or none, got {layers!r}")
@@ -185,7 +186,7 @@ def cosearch(
 
 def _file_candidates(paths: list[Path], prefill: int, decode: int) -> list:
     """A co-search candidate per network file; names (the accuracy keys) must differ."""
-    from serve.cosearch import Candidate
+    from airchitect.serve.cosearch import Candidate
 
     out = []
     for path in paths:

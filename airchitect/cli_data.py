@@ -44,8 +44,8 @@ def generate(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Label workloads with the cost model and a search into a sharded Parquet dataset."""
-    from data_gen.generate import GeneratorConfig
-    from data_gen.pipeline import generate as run
+    from airchitect.data_gen.generate import GeneratorConfig
+    from airchitect.data_gen.pipeline import generate as run
 
     config = GeneratorConfig(n=n, workloads=workloads, space=space, labeller=labeller,
                              budget_evals=budget_evals, shards=shards, seed=seed, top_k=top_k,
@@ -70,14 +70,14 @@ def generate(
 @_user_errors
 def validate(directory: Dir) -> None:
     """Check a dataset against its manifest: files, checksums, schema, designs on the grid."""
-    from data_gen.dataset import validate_dataset
+    from airchitect.data_gen.dataset import validate_dataset
 
     problems = validate_dataset(directory)
     if problems:
         for problem in problems:
             typer.echo(f"invalid: {problem}", err=True)
         raise typer.Exit(1)
-    from data_gen.manifest import Manifest
+    from airchitect.data_gen.manifest import Manifest
 
     manifest = Manifest.load(directory)
     rows = sum(s["rows"] for s in manifest.shards.values())
@@ -91,7 +91,7 @@ def stats(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Summarise a dataset: sources, objectives, label distribution, coverage of the space."""
-    from data_gen.dataset import dataset_stats, format_stats
+    from airchitect.data_gen.dataset import dataset_stats, format_stats
 
     result = dataset_stats(directory)
     if json_out:
@@ -104,7 +104,7 @@ def stats(
 @_user_errors
 def migrate(directory: Dir) -> None:
     """Move an older dataset's manifest.json to _manifest.json, where Parquet readers skip it."""
-    from data_gen.manifest import migrate as run
+    from airchitect.data_gen.manifest import migrate as run
 
     path = run(directory)
     typer.echo(f"migrated: {path}" if path else f"already current: {directory}")
@@ -138,7 +138,7 @@ def import_(
     """Import a public dataset into this project's schema (with its own design space)."""
     if format != "airchitect-v2":
         _fail(f"--format must be one of airchitect-v2, got {format!r}")
-    from data_gen.airchitect_v2 import import_v2
+    from airchitect.data_gen.airchitect_v2 import import_v2
 
     summary = import_v2(  # locks ``out``: one writer per dataset directory
         list(files), out, shards=shards, skip_degenerate=skip_degenerate, mapper=mapper

@@ -80,8 +80,8 @@ def train(
     """Train the recommender on a generated dataset; writes RUN/model.pt."""
     import torch
 
-    from models.train import TrainConfig
-    from models.train import train as run
+    from airchitect.models.train import TrainConfig
+    from airchitect.models.train import train as run
 
     if accelerator == "cpu":
         torch.set_num_threads(1)  # shared cores: parallelism comes from processes
@@ -113,8 +113,8 @@ def _config_file(path: Path) -> dict:
     import yaml
 
     from airchitect.designs import existing_file
+    from airchitect.models.train import TrainConfig
     from airchitect.strict_yaml import StrictLoader
-    from models.train import TrainConfig
 
     with flag("--config"):
         data = yaml.load(existing_file(path).read_text(), Loader=StrictLoader)
@@ -155,9 +155,9 @@ def finetune(
     """Fine-tune a trained model on new data (same space, the model's feature statistics)."""
     import torch
 
-    from models.bundle import bundle_file
-    from models.finetune import FinetuneConfig
-    from models.finetune import finetune as run
+    from airchitect.models.bundle import bundle_file
+    from airchitect.models.finetune import FinetuneConfig
+    from airchitect.models.finetune import finetune as run
 
     try:
         config = FinetuneConfig(freeze=freeze, lr=lr, max_epochs=epochs, max_rows=max_rows,
@@ -211,10 +211,10 @@ def train_ranker(
     stored in the run's model.pt when it beats the decoder's own order on validation rows."""
     import torch
 
-    from models.bundle import bundle_file
-    from models.ranker import RankerConfig
-    from models.ranker import train_ranker as run
-    from serve.bundle import META_NAME
+    from airchitect.models.bundle import bundle_file
+    from airchitect.models.ranker import RankerConfig
+    from airchitect.models.ranker import train_ranker as run
+    from airchitect.serve.bundle import META_NAME
 
     torch.set_num_threads(1)
     given = {"rows": rows, "val_rows": val_rows, "candidates": candidates,
@@ -281,8 +281,8 @@ def evaluate_model(
     """Accuracy and regret (recommended cost / label cost) on held-out rows, with baselines."""
     import torch
 
-    from models.bundle import bundle_file
-    from models.evaluate import evaluate_run
+    from airchitect.models.bundle import bundle_file
+    from airchitect.models.evaluate import evaluate_run
 
     torch.set_num_threads(1)
     with flag("--model"):
@@ -293,7 +293,7 @@ def evaluate_model(
             extra[name] = str(bundle_file(run))
     methods = {}
     for name, path in _named_paths(served, "--served", "BUNDLE"):
-        from serve.evaluate import served_method
+        from airchitect.serve.evaluate import served_method
 
         with flag("--served"):
             methods[f"{name} (served answer)"] = served_method(path)

@@ -9,7 +9,7 @@ release files). Steps:
    ``RandomState(0).permutation(n)``, the first ``n - floor(0.95 n)`` rows (5,078 of 101,556)
    are the test set; validation rows (``--val-fraction`` of the rest, seed 1) come out of the
    training part only;
-3. train :class:`models.configid.ConfigIdClassifier` (config ``--config``, by default
+3. train :class:`airchitect.models.configid.ConfigIdClassifier` (config ``--config``, by default
    ``models/configs/airchitect_v2_<conv|gemm>.yaml``) on the remaining training rows;
 4. predict every test row at batch 1 and compare with its ConfigID. A degenerate test row (no
    layer to encode) is answered with the training rows' majority ConfigID.
@@ -38,10 +38,10 @@ import pandas as pd
 import torch
 import yaml
 
-from data_gen.airchitect_v2 import import_v2, published_split
-from data_gen.dataset import read_dataset
-from data_gen.manifest import Manifest
-from models.configid import ConfigIdClassifier, ConfigIdConfig
+from airchitect.data_gen.airchitect_v2 import import_v2, published_split
+from airchitect.data_gen.dataset import read_dataset
+from airchitect.data_gen.manifest import Manifest
+from airchitect.models.configid import ConfigIdClassifier, ConfigIdConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "bench/results"

@@ -46,10 +46,7 @@ from airchitect.designs import PRESETS  # noqa: E402
 from airchitect.search.base import HardwareEvaluator  # noqa: E402
 from airchitect.search.bo import ConstrainedBO  # noqa: E402
 from airchitect.search.network_exact import network_optimum  # noqa: E402
-from airchitect.space.budget import Budget, hardware_area_mm2, hardware_power_mw  # noqa: E402
-from airchitect.space.hardware import HardwareBatch  # noqa: E402
-from airchitect.workloads.families import mobilenet_v2_scaled  # noqa: E402
-from serve.cosearch import (  # noqa: E402
+from airchitect.serve.cosearch import (  # noqa: E402
     Candidate,
     cosearch,
     family_candidates,
@@ -57,8 +54,11 @@ from serve.cosearch import (  # noqa: E402
     published_accuracy,
     resolve_accuracy,
 )
-from serve.predictor import OnnxPredictor  # noqa: E402
-from serve.recommend import RecommendService, Settings  # noqa: E402
+from airchitect.serve.predictor import OnnxPredictor  # noqa: E402
+from airchitect.serve.recommend import RecommendService, Settings  # noqa: E402
+from airchitect.space.budget import Budget, hardware_area_mm2, hardware_power_mw  # noqa: E402
+from airchitect.space.hardware import HardwareBatch  # noqa: E402
+from airchitect.workloads.families import mobilenet_v2_scaled  # noqa: E402
 
 OUT = Path("bench/results/cosearch.json")
 EYERISS = PRESETS["eyeriss-like"]

@@ -28,10 +28,10 @@ from airchitect.cost.network import evaluate_network  # noqa: E402
 from airchitect.designs import EYERISS_LIKE  # noqa: E402
 from airchitect.search.analysis import analyse  # noqa: E402
 from airchitect.search.network_exact import network_optimum  # noqa: E402
+from airchitect.serve.predictor import OnnxPredictor  # noqa: E402
+from airchitect.serve.recommend import RecommendService  # noqa: E402
 from airchitect.space.budget import Budget, hardware_area_mm2, hardware_power_mw  # noqa: E402
 from airchitect.workloads.zoo import get_network  # noqa: E402
-from serve.predictor import OnnxPredictor  # noqa: E402
-from serve.recommend import RecommendService  # noqa: E402
 
 OUT = Path("bench/results/eyeriss_compare.json")
 NETWORKS = ("resnet50", "dqn", "mlp", "bert_base")

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from data_gen.dataset import validate_dataset
-from data_gen.generate import GeneratorConfig
-from data_gen.pipeline import generate
+from airchitect.data_gen.dataset import validate_dataset
+from airchitect.data_gen.generate import GeneratorConfig
+from airchitect.data_gen.pipeline import generate
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python bench/http_load.py [--bundle serve/bundles/default] [--clients 50]
 [--seconds 20 | --requests N] [--workers 2] [--cache-size 4096] [--think-ms 1000]``. Starts
-``python -m serve.http`` on a free loopback port in a subprocess (``--workers`` processes,
+``python -m airchitect.serve.http`` on a free loopback port in a subprocess (``--workers``
+processes,
 answer cache off unless ``--cache-size``, access log off), waits for ``/v1/health``, then
 ``--clients`` concurrent asyncio clients (httpx.AsyncClient, one connection each; closed loop,
 or pausing a random think time of mean ``--think-ms`` between answer and next request, like
@@ -33,7 +34,7 @@ from typing import IO, Any
 import httpx
 import numpy as np
 
-from serve.bundle import DEFAULT_BUNDLE, BundleError, read_meta
+from airchitect.serve.bundle import DEFAULT_BUNDLE, BundleError, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 THINK_SEED = 0  # the think times are seeded, so runs are comparable
@@ -88,9 +89,10 @@ def start_server(
 ) -> subprocess.Popen:  # fmt: skip
     """The server subprocess, once it answers; its stderr goes to ``log`` (a file, not a pipe:
     a pipe nobody reads would block a server that logs a lot)."""
-    command = [sys.executable, "-m", "serve.http", "--bundle", str(bundle), "--port", str(port),
-               "--threads", str(threads), "--workers", str(workers), "--cache-size",
-               str(cache_size), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    command = [sys.executable, "-m", "airchitect.serve.http", "--bundle", str(bundle),
+               "--port", str(port), "--threads", str(threads), "--workers", str(workers),
+               "--cache-size", str(cache_size), "--log-level", "warning",
+               "--no-access-log"]  # fmt: skip
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,7 +1,8 @@
 """HTTP soak: bounded load with 10 % bad bodies and one worker killed mid-run (issue 19).
 
 Run: ``.venv/bin/python bench/http_soak.py [--seconds 120] [--clients 16] [--workers 2]
-[--bad-share 0.1]``. Starts ``python -m serve.http`` (``--workers`` processes, default answer
+[--bad-share 0.1]``. Starts ``python -m airchitect.serve.http`` (``--workers`` processes, default
+answer
 cache, access log off) on a free loopback port, then ``--clients`` closed-loop asyncio clients
 send ``POST /v1/recommend`` for ``--seconds``: single layers, layer lists and zoo networks from
 a seeded pool, and with probability ``--bad-share`` a bad body (not JSON, not UTF-8, nested
@@ -33,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from http_load import free_port, percentiles, request_pool, start_server, stop_server, write_atomic  # noqa: E402, I001
 
-from serve.bundle import DEFAULT_BUNDLE  # noqa: E402
+from airchitect.serve.bundle import DEFAULT_BUNDLE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD_BODIES: list[bytes] = [
@@ -97,7 +98,7 @@ def worker_pids(pid: int) -> list[int]:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except FileNotFoundError:
             continue
-        if b"spawn_main" in cmdline or b"serve.http" in cmdline:
+        if b"spawn_main" in cmdline or b"airchitect.serve.http" in cmdline:
             workers.append(child)
     return workers
 

@@ -24,14 +24,14 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from airchitect.cost.mapper import Objective  # noqa: E402
+from airchitect.data_gen.generate import sample_budget  # noqa: E402
+from airchitect.data_gen.workloads import workload_pool  # noqa: E402
 from airchitect.search.base import HardwareEvaluator, Task  # noqa: E402
 from airchitect.search.bo import ConstrainedBO  # noqa: E402
 from airchitect.search.exhaustive import ExhaustiveLabeller  # noqa: E402
 from airchitect.search.genetic import GeneticSearch  # noqa: E402
 from airchitect.search.random_search import RandomSearch  # noqa: E402
 from airchitect.space import DesignSpace  # noqa: E402
-from data_gen.generate import sample_budget  # noqa: E402
-from data_gen.workloads import workload_pool  # noqa: E402
 
 SPACE = "reduced"
 CHECKPOINTS = (25, 50, 100, 200)

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.bundle import bundle_file
-from models.evaluate import Scorecard, evaluate_run
-from models.finetune import FinetuneConfig, finetune
-from serve.bundle import DEFAULT_BUNDLE, META_NAME
-from serve.evaluate import served_method
-from serve.export import export_bundle
+from airchitect.models.bundle import bundle_file
+from airchitect.models.evaluate import Scorecard, evaluate_run
+from airchitect.models.finetune import FinetuneConfig, finetune
+from airchitect.serve.bundle import DEFAULT_BUNDLE, META_NAME
+from airchitect.serve.evaluate import served_method
+from airchitect.serve.export import export_bundle
 
 OUT = Path("bench/results/llm_finetune.json")
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from models.finetune import run_splits, sample_rows
-from models.predict import Predictor
-from models.ranker import RankerConfig, fit_ranker, rank_table, validate
+from airchitect.models.finetune import run_splits, sample_rows
+from airchitect.models.predict import Predictor
+from airchitect.models.ranker import RankerConfig, fit_ranker, rank_table, validate
 
 RESULTS = Path(__file__).parent / "results" / "ranker_bonus.json"
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
+from airchitect.models.data import RecommenderDataModule
+from airchitect.models.evaluate import scorecard
+from airchitect.serve.bundle import DEFAULT_BUNDLE, read_meta
+from airchitect.serve.evaluate import served_designs
+from airchitect.serve.recommend import Settings
 from airchitect.space.space import DesignSpace
-from models.data import RecommenderDataModule
-from models.evaluate import scorecard
-from serve.bundle import DEFAULT_BUNDLE, read_meta
-from serve.evaluate import served_designs
-from serve.recommend import Settings
 
 OUT = Path("bench/results/rerank.json")
 SETTINGS = {

@@ -27,14 +27,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from airchitect.cost.mapper import Objective  # noqa: E402
+from airchitect.models.features import encode_features  # noqa: E402
 from airchitect.search.base import HardwareEvaluator  # noqa: E402
 from airchitect.search.bo import ConstrainedBO  # noqa: E402
+from airchitect.serve.bundle import DEFAULT_BUNDLE  # noqa: E402
+from airchitect.serve.predictor import OnnxPredictor  # noqa: E402
+from airchitect.serve.recommend import RecommendService, query_frame  # noqa: E402
 from airchitect.space.budget import Budget  # noqa: E402
 from airchitect.workloads.zoo import get_network, list_networks  # noqa: E402
-from models.features import encode_features  # noqa: E402
-from serve.bundle import DEFAULT_BUNDLE  # noqa: E402
-from serve.predictor import OnnxPredictor  # noqa: E402
-from serve.recommend import RecommendService, query_frame  # noqa: E402
 
 OUT = Path("bench/results/serve_latency.json")
 
@@ -77,7 +77,7 @@ def workloads(n: int, seed: int) -> list[tuple]:
 
 def _batches(bundle: str, ids: np.ndarray, values: np.ndarray, seconds: float) -> int:
     """One process's batch-4096 runs for ``seconds`` (one thread); workloads done."""
-    from serve.predictor import onnx_session
+    from airchitect.serve.predictor import onnx_session
 
     run = onnx_session(Path(bundle) / "model.onnx").run
     run(None, {"ids": ids, "values": values})  # warm-up

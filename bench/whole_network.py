@@ -11,7 +11,7 @@ For every network, two budgets (area <= 40 mm2, power <= 2 W) and the three obje
   and its wall time;
 - the **instant answer** of the shipped model (``RecommendService.recommend``, default
   settings), its regret against that optimum and its wall time;
-- ablations of how the instant answer proposes PE arrays (:class:`serve.network_answer.
+- ablations of how the instant answer proposes PE arrays (:class:`airchitect.serve.network_answer.
   ArrayChoice`).
 
 Times are wall clock and process CPU time (one thread: equal on an idle machine, and the CPU
@@ -43,13 +43,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from airchitect.search.network_exact import network_optimum  # noqa: E402
+from airchitect.serve.network_answer import ArrayChoice  # noqa: E402
+from airchitect.serve.predictor import OnnxPredictor  # noqa: E402
+from airchitect.serve.recommend import RecommendService, Settings  # noqa: E402
 from airchitect.space.budget import Budget  # noqa: E402
 from airchitect.workloads.families import build_variant  # noqa: E402
 from airchitect.workloads.llm import build_llm_generation, load_llm_config  # noqa: E402
 from airchitect.workloads.zoo import get_network, list_networks  # noqa: E402
-from serve.network_answer import ArrayChoice  # noqa: E402
-from serve.predictor import OnnxPredictor  # noqa: E402
-from serve.recommend import RecommendService, Settings  # noqa: E402
 
 OUT = Path("bench/results/whole_network.json")
 NETS = Path(__file__).parent / "networks"

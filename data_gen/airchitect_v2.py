@@ -36,7 +36,8 @@ Rows and costs
 Parsing is vectorised (pandas): both 101,556-row files import in seconds. Every message and
 every row's ``layer_name`` (``line<N>``) use the CSV's own line number. The rows themselves
 (design, our cost model's mapping and costs, ``score`` = rewards) are built column-wise in
-:mod:`data_gen.airchitect_v2_rows`. Degenerate rows (119 conv rows with a kernel larger than
+:mod:`airchitect.data_gen.airchitect_v2_rows`. Degenerate rows (119 conv rows with a kernel larger
+than
 the input, 21 GEMM rows with N = 0 in the release) are kept with a flag or skipped with a
 count. :func:`published_split` reproduces the release's train/test split by row position.
 """
@@ -57,14 +58,14 @@ import pandas as pd
 import pyarrow as pa
 
 from airchitect.cost.mapper import Objective
+from airchitect.data_gen.airchitect_v2_rows import DEGENERATE_METHOD, MAPPERS, file_table
+from airchitect.data_gen.dataset import read_dataset
+from airchitect.data_gen.lock import DatasetLock
+from airchitect.data_gen.manifest import Manifest
+from airchitect.data_gen.writer import DatasetWriter, file_sha256
 from airchitect.limits import LAYER_DIM_LIMIT
 from airchitect.space.hardware import Dataflow
 from airchitect.space.space import DesignSpace
-from data_gen.airchitect_v2_rows import DEGENERATE_METHOD, MAPPERS, file_table
-from data_gen.dataset import read_dataset
-from data_gen.lock import DatasetLock
-from data_gen.manifest import Manifest
-from data_gen.writer import DatasetWriter, file_sha256
 
 FORMAT = "airchitect-v2"
 SPACE_PATH = Path(__file__).with_name("spaces") / "airchitect_v2.yaml"
@@ -435,8 +436,10 @@ def import_v2(
     ``topk`` column stays empty. Every file is parsed before anything is written. Degenerate
     rows (no layer) are kept as ``found`` = False rows flagged by their ``label_method``, or
     with ``skip_degenerate`` left out and counted. ``mapper`` picks how our cost model maps the
-    label design (:data:`data_gen.airchitect_v2_rows.MAPPERS`). ``out_dir`` is locked while
-    it is written: a second writer fails at once (:class:`data_gen.lock.DatasetLockedError`).
+    label design (:data:`airchitect.data_gen.airchitect_v2_rows.MAPPERS`). ``out_dir`` is locked
+    while
+    it is written: a second writer fails at once
+    (:class:`airchitect.data_gen.lock.DatasetLockedError`).
     """
     paths = [Path(p) for p in csv_paths]
     degenerate = "skip" if skip_degenerate else "keep"

@@ -30,11 +30,7 @@ import pyarrow as pa
 from airchitect.cost.batch import MAPPING_FIELDS, LayerBatch, MappingBatch
 from airchitect.cost.mapper import Objective, best_dram_order
 from airchitect.cost.model import Bound, CostBatch, evaluate
-from airchitect.search.base import make_candidate
-from airchitect.space.hardware import HARDWARE_KNOBS, Dataflow, HardwareBatch
-from airchitect.space.space import DesignSpace
-from airchitect.workloads.layer import Layer, OpType
-from data_gen.schema import (
+from airchitect.data_gen.schema import (
     COST_COLUMNS,
     DESIGN_COLUMNS,
     TOPK_COLUMN,
@@ -43,9 +39,13 @@ from data_gen.schema import (
     row_id,
     topk_type,
 )
+from airchitect.search.base import make_candidate
+from airchitect.space.hardware import HARDWARE_KNOBS, Dataflow, HardwareBatch
+from airchitect.space.space import DesignSpace
+from airchitect.workloads.layer import Layer, OpType
 
 if TYPE_CHECKING:
-    from data_gen.airchitect_v2 import V2File
+    from airchitect.data_gen.airchitect_v2 import V2File
 
 LABEL_METHOD = "airchitect-v2"
 DEGENERATE_METHOD = "airchitect-v2-degenerate"
@@ -78,7 +78,7 @@ def layer_columns(file: V2File) -> dict[str, np.ndarray]:
 
 def design_levels(file: V2File, scheme: str) -> tuple[np.ndarray, np.ndarray]:
     """1-based (#PE level, buffer level) of every row's ConfigID under ``scheme``."""
-    from data_gen.airchitect_v2 import BUFFER_LEVELS, PE_LEVELS, SCHEMES
+    from airchitect.data_gen.airchitect_v2 import BUFFER_LEVELS, PE_LEVELS, SCHEMES
 
     s = SCHEMES[scheme]
     z = file.frame["ConfigID"].to_numpy(dtype=np.int64) - s.first_id
@@ -276,7 +276,7 @@ def _layer(work: dict[str, np.ndarray], i: int) -> Layer:
 
 
 def _row_ids(family: str, model: str, names: np.ndarray, work: dict[str, np.ndarray]) -> np.ndarray:
-    """:func:`data_gen.schema.row_id` of every row (no budget, objective latency)."""
+    """:func:`airchitect.data_gen.schema.row_id` of every row (no budget, objective latency)."""
     budget = {"area_budget_mm2": None, "power_budget_mw": None}
     dims = [name for name in WORKLOAD_DIM_COLUMNS if name != "macs"]
     columns = [work[name].tolist() for name in dims]

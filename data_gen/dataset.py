@@ -18,10 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from airchitect.space.hardware import Dataflow
-from airchitect.space.space import DesignSpace
-from data_gen.manifest import Manifest, ManifestError
-from data_gen.schema import (
+from airchitect.data_gen.manifest import Manifest, ManifestError
+from airchitect.data_gen.schema import (
     DESIGN_COLUMNS,
     HARDWARE_COLUMNS,
     SCHEMA_VERSION,
@@ -29,7 +27,9 @@ from data_gen.schema import (
     TOPK_COLUMN,
     dataset_schema,
 )
-from data_gen.writer import TMP_SUFFIX, file_sha256, parse_shard_name, shard_name
+from airchitect.data_gen.writer import TMP_SUFFIX, file_sha256, parse_shard_name, shard_name
+from airchitect.space.hardware import Dataflow
+from airchitect.space.space import DesignSpace
 
 MAX_EXAMPLES = 3  # row ids quoted per problem; the count says how many there are in all
 

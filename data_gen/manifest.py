@@ -21,8 +21,8 @@ from typing import Any
 
 from airchitect import __version__
 from airchitect.cost.model import COST_MODEL_VERSION
+from airchitect.data_gen.schema import SCHEMA_VERSION
 from airchitect.space.space import DesignSpace
-from data_gen.schema import SCHEMA_VERSION
 
 MANIFEST_NAME = "_manifest.json"
 #: The manifest's name in datasets written before it moved out of readers' way.

@@ -4,7 +4,7 @@ A shard counts as finished only when the manifest lists it *and* its file has th
 sha256. Each commit writes the shard file first and records it second, both atomically, so a
 kill at any point leaves at worst an unrecorded shard; generation is deterministic per shard
 seed, so the resumed run rewrites it with the same bytes. One writer per directory at a time
-(:class:`data_gen.lock.DatasetLock` enforces it for ``generate``).
+(:class:`airchitect.data_gen.lock.DatasetLock` enforces it for ``generate``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data_gen.lock import LOCK_NAME
-from data_gen.manifest import MANIFEST_NAME, Manifest, ManifestError, fsync_dir, manifest_path
-from data_gen.schema import dataset_schema, rows_to_table
+from airchitect.data_gen.lock import LOCK_NAME
+from airchitect.data_gen.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestError,
+    fsync_dir,
+    manifest_path,
+)
+from airchitect.data_gen.schema import dataset_schema, rows_to_table
 
 SHARD_RE = re.compile(r"^shard-(\d{5,})\.parquet$")
 TMP_SUFFIX = ".tmp"

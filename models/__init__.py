@@ -10,5 +10,5 @@
 - ``bundle``: ``load_bundle``/``save_bundle`` (torch only)
 - ``predict``: ``Predictor`` -> top-k designs and embeddings (torch only)
 
-Nothing is imported here, so ``import models.predict`` does not pull in Lightning.
+Nothing is imported here, so ``import airchitect.models.predict`` does not pull in Lightning.
 """

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from models.features import FeatureStats, encode_features
+from airchitect.models.features import FeatureStats, encode_features
 
 faiss.omp_set_num_threads(1)
 

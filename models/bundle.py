@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from models.bundle_files import BUNDLE_NAME, bundle_file, write_json
-from models.network import Recommender, RecommenderConfig
+from airchitect.models.bundle_files import BUNDLE_NAME, bundle_file, write_json
+from airchitect.models.network import Recommender, RecommenderConfig
 
 __all__ = ["BUNDLE_NAME", "bundle_file", "load_bundle", "save_bundle", "write_json"]
 

@@ -1,6 +1,7 @@
 """Files of a run directory that need no torch: the bundle's path and atomic JSON writes.
 
-Split from :mod:`models.bundle` so that serving (the ranker's arrays, run metadata) reads and
+Split from :mod:`airchitect.models.bundle` so that serving (the ranker's arrays, run metadata)
+reads and
 writes them without importing torch.
 """
 

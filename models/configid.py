@@ -6,7 +6,7 @@ which spreads one joint label (whose #PE and buffer level move together, e.g. 48
 buffer 10) over separate heads; a softmax over the joint classes scores it directly and trains
 in minutes on two cores. It reads the same dataset columns as the recommender (``k c p q r s``,
 and the input sizes ``p + r - 1``, ``q + s - 1``; a GEMM's extra dims are constants), encoded by
-:func:`models.divisibility.divisibility_features`, plus the dataflow.
+:func:`airchitect.models.divisibility.divisibility_features`, plus the dataflow.
 
 Use it like a scikit-learn estimator: ``ConfigIdClassifier(config).fit(frame, labels)``,
 ``predict(frame)``; ``save(dir)`` / ``load(dir)`` keep the config, the classes, the feature
@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from models.divisibility import ENCODINGS, divisibility_features
+from airchitect.models.divisibility import ENCODINGS, divisibility_features
 
 DIM_COLUMNS: tuple[str, ...] = ("k", "c", "p", "q", "r", "s")
 #: Names of :func:`input_dims`' columns: the loop-nest dims, then the input height and width.

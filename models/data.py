@@ -10,7 +10,7 @@ objectives of one layer stay on one side:
 
 Knob targets come from the dataset's own space (its manifest) via ``DesignSpace.encode_batch``;
 feature and cost statistics are fitted on the training split only. ``stream=True`` reads the
-shards batch by batch (``data_gen.dataset.iter_batches``) instead of loading them.
+shards batch by batch (``airchitect.data_gen.dataset.iter_batches``) instead of loading them.
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
-from airchitect.space.hardware import HARDWARE_KNOBS, Dataflow, HardwareBatch
-from airchitect.space.space import DesignSpace
-from data_gen.dataset import iter_batches, read_dataset
-from data_gen.manifest import Manifest
-from data_gen.schema import TOPK_COLUMN, WORKLOAD_DIM_COLUMNS
-from models.features import (
+from airchitect.data_gen.dataset import iter_batches, read_dataset
+from airchitect.data_gen.manifest import Manifest
+from airchitect.data_gen.schema import TOPK_COLUMN, WORKLOAD_DIM_COLUMNS
+from airchitect.models.features import (
     INPUT_COLUMNS,
     FeatureStats,
     encode_features,
@@ -38,6 +36,8 @@ from models.features import (
     fit_feature_stats,
     normalise_cost,
 )
+from airchitect.space.hardware import HARDWARE_KNOBS, Dataflow, HardwareBatch
+from airchitect.space.space import DesignSpace
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 KEY_COLUMNS: tuple[str, ...] = ("family", "model", "layer_name", "op", *WORKLOAD_DIM_COLUMNS)

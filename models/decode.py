@@ -1,6 +1,6 @@
 """From the network's raw outputs to ranked designs, in numpy.
 
-Shared by the torch :class:`models.predict.Predictor` and the onnxruntime predictor in
+Shared by the torch :class:`airchitect.models.predict.Predictor` and the onnxruntime predictor in
 ``serve/``, so both decode identically. The decoder gives one distribution per knob (ordinal
 heads via their class probabilities). The top-k joint designs by summed log-probability are
 found by a beam over the knobs, which is exact here because the knobs' scores add up
@@ -47,7 +47,7 @@ def ordinal_log_probs(logits: np.ndarray) -> np.ndarray:
     """Log class probabilities `(B, K)` of an ordinal head's `(B, K-1)` threshold logits.
 
     ``P(y > j)`` is made non-increasing in ``j`` by a running minimum, then differenced; the
-    same rule as :func:`models.ordinal.ordinal_decode`.
+    same rule as :func:`airchitect.models.ordinal.ordinal_decode`.
     """
     logits = np.asarray(logits, dtype=np.float64)
     p = 1.0 / (1.0 + np.exp(-logits))

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from airchitect.cost.mapper import Objective, best_mappings
+from airchitect.models.decode import BudgetGrid
 from airchitect.space.budget import Budget, check_budget
 from airchitect.space.space import DesignSpace
 from airchitect.workloads.layer import Layer
-from models.decode import BudgetGrid
 
 TOP_K = 5
 RANKED = 64  # designs a baseline ranks before the budget filter keeps its first TOP_K
@@ -137,7 +137,7 @@ def recommender_candidates(
 ) -> np.ndarray:
     """The model's top-``k`` designs per row `(rows, k)`; ``rerank=False``: in the decoder's
     own order, without the model's ranker."""
-    from models.predict import Predictor
+    from airchitect.models.predict import Predictor
 
     prediction = Predictor(bundle_path).predict(frame, top_k=k, rerank=rerank)
     return np.array([[c.hw_index for c in row] + [-1] * (k - len(row)) for row in prediction],
@@ -163,9 +163,9 @@ def evaluate_run(
     ranked designs `(rows, k)`, e.g. a serving bundle's answers)."""
     import torch as _torch
 
-    from models.baselines import majority, mlp_classifier, nearest_neighbours
-    from models.data import RecommenderDataModule
-    from models.features import FeatureStats
+    from airchitect.models.baselines import majority, mlp_classifier, nearest_neighbours
+    from airchitect.models.data import RecommenderDataModule
+    from airchitect.models.features import FeatureStats
 
     bundle = _torch.load(bundle_path, map_location="cpu", weights_only=True)
     train_cfg = bundle["train_config"]

@@ -23,7 +23,7 @@ and each modulus ``m``, a token ``<dim>_mod_<m>`` whose id is the exact residue 
 and whose value is the lane utilisation ``dim / (m * ceil(dim / m))``. Log buckets put 96 and
 100 in one bucket; whether a loop fills an array of ``m`` lanes evenly decides its cycles
 (``ceil(K / pe_cols)`` and friends), and only the residue shows it
-(:mod:`models.divisibility`).
+(:mod:`airchitect.models.divisibility`).
 
 Local id 0 of every position is reserved: "unknown" for a category never seen in training and
 "missing" for a null number; for the budgets it means "unconstrained". Nothing the model can be

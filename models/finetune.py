@@ -15,7 +15,8 @@ directory or its ``model.pt``) and trains it further on ``data_dir``:
   rows are the same as without the cap).
 
 The output is an ordinary run directory (``model.pt``, ``run.json``, ``logs/``,
-``checkpoints/``), written by the same code as :func:`models.train.train`; the bundle also
+``checkpoints/``), written by the same code as :func:`airchitect.models.train.train`; the bundle
+also
 records ``finetuned_from`` (the base's path, metrics and data summary) and ``finetune_config``.
 Its ``train_config`` is the effective one, so ``evaluate-model`` scores the fine-tune's own
 held-out rows.
@@ -30,11 +31,11 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from models.bundle import bundle_file, load_bundle
-from models.data import SPLITS, RecommenderDataModule, encode_rows, parse_split
-from models.features import FeatureStats
-from models.network import RecommenderConfig
-from models.train import (
+from airchitect.models.bundle import bundle_file, load_bundle
+from airchitect.models.data import SPLITS, RecommenderDataModule, encode_rows, parse_split
+from airchitect.models.features import FeatureStats
+from airchitect.models.network import RecommenderConfig
+from airchitect.models.train import (
     TrainConfig,
     build_module,
     fit_best,

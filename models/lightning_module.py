@@ -1,10 +1,11 @@
-"""Lightning training wrapper around :class:`models.network.Recommender`.
+"""Lightning training wrapper around :class:`airchitect.models.network.Recommender`.
 
 loss = sum over knobs (ordinal BCE or cross-entropy) + ``w_cost`` * MSE(normalised log cost)
        + ``w_con`` * SupCon(projections)   [only with ``contrastive=True``]
 
 With near-optimal sets in the batch (``near_knobs``/``near_mask``, see
-``models.data.near_optimal_targets``), the knob term is the set's negative log likelihood: each
+``airchitect.models.data.near_optimal_targets``), the knob term is the set's negative log
+likelihood: each
 near-optimal design's knob loss weighted by its share of the model's probability of the set.
 
 The contrastive term is always computed and logged (``*/supcon``) so runs with and without the
@@ -20,9 +21,9 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
-from models.losses import near_optimal_weights, positive_mask, supcon_loss
-from models.network import Recommender, RecommenderConfig
-from models.ordinal import ordinal_decode, ordinal_log_probs, ordinal_loss
+from airchitect.models.losses import near_optimal_weights, positive_mask, supcon_loss
+from airchitect.models.network import Recommender, RecommenderConfig
+from airchitect.models.ordinal import ordinal_decode, ordinal_log_probs, ordinal_loss
 
 SCHEDULES = ("cosine", "onecycle", "constant")
 

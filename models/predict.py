@@ -1,5 +1,5 @@
 """Recommendations from a trained bundle with torch (training, evaluation); serving runs the
-same decoding over ONNX (:mod:`models.predict_base`). Needs torch only (no Lightning).
+same decoding over ONNX (:mod:`airchitect.models.predict_base`). Needs torch only (no Lightning).
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.bundle import bundle_file, load_bundle
-from models.decode import Candidate
-from models.predict_base import Prediction, PredictorBase
-from models.ranker import Ranker
+from airchitect.models.bundle import bundle_file, load_bundle
+from airchitect.models.decode import Candidate
+from airchitect.models.predict_base import Prediction, PredictorBase
+from airchitect.models.ranker import Ranker
 
 __all__ = ["Candidate", "Prediction", "Predictor", "PredictorBase"]
 

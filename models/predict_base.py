@@ -1,6 +1,7 @@
 """Recommendations from a model, whatever runs it: top-k joint designs per row, plus the
 embedding. :class:`PredictorBase` turns rows into tokens, calls :meth:`PredictorBase._run` and
-decodes (:mod:`models.decode`); the torch :class:`models.predict.Predictor` and the onnxruntime
+decodes (:mod:`airchitect.models.decode`); the torch :class:`airchitect.models.predict.Predictor`
+and the onnxruntime
 predictor in ``serve/`` only supply ``_run``. Free of torch, so serving never imports it.
 """
 
@@ -16,8 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from airchitect.space.space import DesignSpace
-from models.decode import (
+from airchitect.models.decode import (
     BudgetGrid,
     Candidate,
     candidates_of,
@@ -26,8 +26,9 @@ from models.decode import (
     given_knob_indices,
     knob_log_probs,
 )
-from models.features import Columns, FeatureStats, denormalise_cost, encode_features
-from models.ranker import Ranker
+from airchitect.models.features import Columns, FeatureStats, denormalise_cost, encode_features
+from airchitect.models.ranker import Ranker
+from airchitect.space.space import DesignSpace
 
 __all__ = ["Candidate", "Prediction", "PredictorBase"]
 
@@ -58,7 +59,7 @@ class PredictorBase(ABC):
 
     ``meta`` holds what travels with a model: ``space``, ``space_hash``, ``feature_stats``,
     ``cost_stats`` and ``model_config``. Subclasses implement :meth:`_run` on encoded tokens
-    and set ``ranker`` when the model has one (:mod:`models.ranker`).
+    and set ``ranker`` when the model has one (:mod:`airchitect.models.ranker`).
     """
 
     ranker: Ranker | None = None
@@ -106,7 +107,8 @@ class PredictorBase(ABC):
     ) -> tuple[dict[str, Any], list[np.ndarray], np.ndarray, np.ndarray]:
         """The network's outputs, the per-knob log-probabilities (given knobs fixed) and the
         first ``k`` designs per row in the decoder's order: flat indices and joint
-        log-probabilities `(B, k)`, padded with -1 / -inf (:func:`models.decode.decode_flat`)."""
+        log-probabilities `(B, k)`, padded with -1 / -inf
+        (:func:`airchitect.models.decode.decode_flat`)."""
         out = self.outputs(frame)
         fixed = given_knob_indices(self.space, frame, self.feature_stats.given)
         log_probs = fix_knobs(knob_log_probs(out["knob_logits"], self.kinds), fixed)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.bundle_files import write_json
+from airchitect.models.bundle_files import write_json
 
 __all__ = ["RankTable", "Ranker", "RankerConfig", "candidate_features",
            "fit_ranker", "rank_table", "train_ranker"]  # fmt: skip
@@ -182,7 +182,9 @@ class RankTable:
 def rank_table(predictor: Any, frame: pd.DataFrame, n: int, progress: bool = False) -> RankTable:
     """Decode ``frame``'s rows with ``predictor`` (its first ``n`` spread designs within
     budget, decoder order) and map every candidate with the cost model."""
-    from models.evaluate import design_scores  # the cost model: needed to fit, not to answer
+    from airchitect.models.evaluate import (
+        design_scores,  # the cost model: needed to fit, not to answer
+    )
 
     out, log_probs, flat, scores = predictor.decode(frame, n)
     features = candidate_features(out["embedding"], log_probs, flat, scores)
@@ -260,9 +262,9 @@ def train_ranker(
     rows, and store it in the run's ``model.pt`` and ``run.json`` when it beats the decoder's
     order there. Returns the validation summary (``kept``, and the decoder's and the ranker's
     top-1 regret, best-of-5 regret and exact share)."""
-    from models.bundle import bundle_file, save_bundle
-    from models.finetune import run_splits, sample_rows
-    from models.predict import Predictor
+    from airchitect.models.bundle import bundle_file, save_bundle
+    from airchitect.models.finetune import run_splits, sample_rows
+    from airchitect.models.predict import Predictor
 
     config = config or RankerConfig()
     path = bundle_file(run)

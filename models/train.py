@@ -29,7 +29,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from models.bundle import (
+from airchitect.models.bundle import (
     BUNDLE_FORMAT,
     BUNDLE_NAME,
     BUNDLE_VERSION,
@@ -37,10 +37,10 @@ from models.bundle import (
     save_bundle,
     write_json,
 )
-from models.data import RecommenderDataModule
-from models.lightning_module import RecommenderModule
-from models.network import Recommender, RecommenderConfig
-from models.ranker import RankerConfig, train_ranker
+from airchitect.models.data import RecommenderDataModule
+from airchitect.models.lightning_module import RecommenderModule
+from airchitect.models.network import Recommender, RecommenderConfig
+from airchitect.models.ranker import RankerConfig, train_ranker
 
 
 class _NoAdverts(logging.Filter):
@@ -99,7 +99,8 @@ class TrainConfig:
     temperature: float = 0.1
     soft_positives: bool = False
     # > 0: runners-up within this relative score of the label count as right answers too; the
-    # knob loss becomes -log P(the model gives any of them) (models.losses.near_optimal_weights)
+    # knob loss becomes -log P(the model gives any of them)
+    # (airchitect.models.losses.near_optimal_weights)
     near_optimal_rtol: float = 0.0
     # share of that knob loss kept on the label alone (the smallest chip among equals), so the
     # model still prefers it when several near-optimal designs are about equally likely
@@ -107,13 +108,13 @@ class TrainConfig:
     # designs per near-optimal set: the label and up to this many - 1 runners-up (the data keeps
     # `airchitect generate --top-k` of them per row)
     near_optimal_slots: int = 9
-    # a budget-capacity token (the largest PE array the budget affords; models.features)
+    # a budget-capacity token (the largest PE array the budget affords; airchitect.models.features)
     budget_features: bool = False
     # residue tokens of the dims k c p q modulo these (e.g. [8, 12, 16, 32]); () = none, the
-    # shipped encoding (models.features, "divisibility")
+    # shipped encoding (airchitect.models.features, "divisibility")
     divisibility: tuple[int, ...] = ()
     # a learned ranker over the decoder's candidates, fitted after training (RankerConfig
-    # fields, e.g. {"rows": 10000}; {} for the defaults; None: no ranker; models.ranker)
+    # fields, e.g. {"rows": 10000}; {} for the defaults; None: no ranker; airchitect.models.ranker)
     ranker: dict[str, Any] | None = None
     # data
     seed: int = 0
@@ -208,7 +209,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None 
     return path
 
 
-# ---- the steps of a run, shared with fine-tuning (models.finetune) -------------------------------
+# ---- the steps of a run, shared with fine-tuning (airchitect.models.finetune) --------------------
 def start_run(out_dir: str | Path, config: TrainConfig) -> Path:
     """Create the run directory and seed everything (split, init, batches)."""
     out_dir = Path(out_dir)

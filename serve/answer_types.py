@@ -1,6 +1,7 @@
 """What a recommendation is asked and what it answers: the settings, the answer, the query rows.
 
-Split from :mod:`serve.recommend` (which re-exports every name here) so the service's file
+Split from :mod:`airchitect.serve.recommend` (which re-exports every name here) so the service's
+file
 holds the search itself.
 """
 
@@ -14,9 +15,9 @@ import pandas as pd
 
 from airchitect.cost.mapper import OBJECTIVE_FIELD, Objective
 from airchitect.cost.network import NetworkCost
+from airchitect.serve.network_answer import ArrayChoice
 from airchitect.space.budget import Budget
 from airchitect.workloads.layer import Layer
-from serve.network_answer import ArrayChoice
 
 REFINE_METHODS = ("graybox", "bo")
 

@@ -8,9 +8,11 @@ Layout::
                         space_hash, schema_version, train_config, metrics, data, export
     neighbours.faiss    inner-product index over L2-normalised training embeddings
     neighbours.parquet  one row per indexed embedding: the workload and its best design
-    ranker.npz          optional: the learned candidate ranker's weights (models.ranker), named
+    ranker.npz          optional: the learned candidate ranker's weights
+    (airchitect.models.ranker), named
                         in meta.json's "ranker" entry with its config and validation figures
-    model.pt            the torch bundle of the same weights (models.bundle), for fine-tuning
+    model.pt            the torch bundle of the same weights (airchitect.models.bundle), for
+    fine-tuning
                         and evaluate-model; serving itself never reads it (no torch needed)
 
 A bundle is written under a temporary name and renamed into place, so a reader sees the old

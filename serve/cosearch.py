@@ -1,7 +1,8 @@
 """Co-search: the Pareto front of accuracy vs cost over (network variant, hardware design) pairs.
 
 Every variant of a network family is a candidate network; for each variant and each budget
-the instant recommender (:class:`serve.recommend.RecommendService`) answers the best design,
+the instant recommender (:class:`airchitect.serve.recommend.RecommendService`) answers the best
+design,
 a valid one with a mapping per layer, in well under a second. That turns the inner loop of a
 joint network x accelerator search into a lookup, so the whole joint space of a family is
 covered, not sampled. Then:
@@ -36,11 +37,11 @@ import numpy as np
 
 from airchitect.cost.mapper import Objective
 from airchitect.cost.network import NoValidMapping
+from airchitect.serve.cosearch_batch import BatchRecommender
+from airchitect.serve.recommend import NoFeasibleDesign, RecommendService, Settings
 from airchitect.space.budget import Budget
 from airchitect.workloads.families import build_variant, family_variants
 from airchitect.workloads.network import Network
-from serve.cosearch_batch import BatchRecommender
-from serve.recommend import NoFeasibleDesign, RecommendService, Settings
 
 #: The figure each objective is judged by, in display units (the targets use the same).
 METRICS = {"latency": "latency_ms", "energy": "energy_mj", "edp": "edp_mj_ms"}
@@ -178,7 +179,7 @@ class Pair:
     designed_for: str  # the objective the design was recommended for
     accuracy: Accuracy | None
     metrics: dict[str, float] = field(default_factory=dict)
-    recommendation: Any = None  # serve.recommend.Recommendation; None when infeasible
+    recommendation: Any = None  # airchitect.serve.recommend.Recommendation; None when infeasible
     status: str = (
         ""  # "front", "dominated", "misses target (...)", "cost only: ...", "infeasible: ..."
     )

@@ -2,7 +2,8 @@
 
 A co-search asks the recommender the same kind of question hundreds of times: variants of one
 family (a depth multiplier changes only how often a block repeats, not its shapes) under a few
-budgets. The instant answer (:func:`serve.network_answer.instant_network_answer`) is built
+budgets. The instant answer (:func:`airchitect.serve.network_answer.instant_network_answer`) is
+built
 from per-layer cell sweeps, which depend on the layer shape and the PE array only, not on the
 network around the layer, the budget or the objective. :class:`BatchRecommender` is the
 service with one :class:`airchitect.search.cells.SweepCache` kept across its calls: the same
@@ -12,9 +13,9 @@ code path, so the same answers, with the repeated sweeps skipped.
 from __future__ import annotations
 
 from airchitect.search.cells import SweepCache
+from airchitect.serve.recommend import Recommendation, RecommendService, Settings
 from airchitect.space.budget import Budget
 from airchitect.workloads.network import Network
-from serve.recommend import Recommendation, RecommendService, Settings
 
 
 class BatchRecommender:

@@ -1,10 +1,13 @@
 """Score what serving answers: a bundle's recommendation for each held-out row.
 
-:func:`models.evaluate.evaluate_run` judges the network's ranked designs. A user of ``airchitect
+:func:`airchitect.models.evaluate.evaluate_run` judges the network's ranked designs. A user of
+``airchitect
 recommend`` or the HTTP API gets something else: the decoder's top designs within the budget
 and the designs of the nearest training workloads, re-ranked by the cost model (see
-:mod:`serve.recommend`). :func:`served_designs` asks the service, row by row, exactly as a user
-would (the row's layer, budget and objective, default :class:`~serve.recommend.Settings`), so
+:mod:`airchitect.serve.recommend`). :func:`served_designs` asks the service, row by row, exactly as
+a user
+would (the row's layer, budget and objective, default
+:class:`~airchitect.serve.recommend.Settings`), so
 its regret is the regret of the product's answer.
 """
 
@@ -17,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from airchitect.cost.mapper import Objective
-from models.evaluate import row_budget, row_layer
-from serve.predictor import OnnxPredictor
-from serve.recommend import NoFeasibleDesign, RecommendService, Settings
+from airchitect.models.evaluate import row_budget, row_layer
+from airchitect.serve.predictor import OnnxPredictor
+from airchitect.serve.recommend import NoFeasibleDesign, RecommendService, Settings
 
 
 def served_designs(

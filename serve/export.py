@@ -1,4 +1,4 @@
-"""Export a trained run to a serving bundle (see :mod:`serve.bundle` for the layout).
+"""Export a trained run to a serving bundle (see :mod:`airchitect.serve.bundle` for the layout).
 
 The network goes to ONNX through the dynamo exporter with a dynamic batch axis; the export is
 checked against torch on real rows before anything is written (max |difference| <= 1e-4).
@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.bundle import BUNDLE_NAME, bundle_file, load_bundle, save_bundle
-from models.features import FeatureStats, encode_features
-from models.network import FlatRecommender, Recommender
-from models.ranker import Ranker
-from serve.bundle import (
+from airchitect.models.bundle import BUNDLE_NAME, bundle_file, load_bundle, save_bundle
+from airchitect.models.features import FeatureStats, encode_features
+from airchitect.models.network import FlatRecommender, Recommender
+from airchitect.models.ranker import Ranker
+from airchitect.serve.bundle import (
     INDEX_NAME,
     META_NAME,
     NEIGHBOURS_NAME,
@@ -74,7 +74,7 @@ def export_onnx(model: Recommender, path: Path, example: tuple[torch.Tensor, tor
 
 def parity(model: Recommender, onnx_path: Path, ids: np.ndarray, values: np.ndarray) -> float:
     """Max |onnxruntime - torch| over every output on these rows."""
-    from serve.predictor import onnx_session
+    from airchitect.serve.predictor import onnx_session
 
     session = onnx_session(onnx_path)
     got = session.run(None, {"ids": ids, "values": values})
@@ -87,14 +87,14 @@ def parity(model: Recommender, onnx_path: Path, ids: np.ndarray, values: np.ndar
 def training_rows(bundle: dict[str, Any], data_dir: Path, max_rows: int, seed: int) -> pd.DataFrame:
     """The run's own training split of ``data_dir`` (never its test rows), sampled. A fine-tune
     that was capped at ``max_rows`` indexes only the rows it trained on."""
-    from models.finetune import run_splits
+    from airchitect.models.finetune import run_splits
 
     return run_splits(bundle, data_dir, max_rows, seed)["train"]  # foreign data: ValueError
 
 
 def embed(onnx_path: Path, stats: FeatureStats, frame: pd.DataFrame) -> np.ndarray:
     """L2-normalised embeddings `float32 (rows, D)` via onnxruntime (what serving will see)."""
-    from serve.predictor import onnx_session
+    from airchitect.serve.predictor import onnx_session
 
     session = onnx_session(onnx_path)
     ids, values = encode_features(frame, stats)

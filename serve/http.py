@@ -1,4 +1,4 @@
-"""The HTTP API: a FastAPI app over one :class:`serve.recommend.RecommendService`.
+"""The HTTP API: a FastAPI app over one :class:`airchitect.serve.recommend.RecommendService`.
 
 Endpoints (JSON in, JSON out; the schema is at ``/openapi.json``, browsable at ``/docs``):
 
@@ -9,10 +9,11 @@ Endpoints (JSON in, JSON out; the schema is at ``/openapi.json``, browsable at `
                           zoo network, under an optional area/power budget
 * ``POST /v1/evaluate``   the cost of a workload on one given design, and its budget verdict
 * ``POST /v1/cosearch``   the accuracy vs cost front of a network family over (variant, design)
-                          pairs (``serve.cosearch``)
+                          pairs (``airchitect.serve.cosearch``)
 * ``GET  /v1/workloads``, ``POST /v1/workload``  the zoo, and an ONNX file or LLM config as
-                          layers (``serve.http_workloads``)
-* ``GET  /``              the web page (``serve.http_page``; ``/docs`` is served offline too)
+                          layers (``airchitect.serve.http_workloads``)
+* ``GET  /``              the web page (``airchitect.serve.http_page``; ``/docs`` is served offline
+too)
 
 Errors share one body, :class:`ErrorResponse` (``error`` kind, one-line ``detail`` naming the
 field and the allowed values, and for schema errors every problem under ``errors``): bad input
@@ -21,7 +22,7 @@ is 422, a body that is not JSON at all 400, a body over ``max_body_bytes`` or a 
 still queued when its ``request_timeout_s`` passes 503 and one still computing 504 (a
 refinement or exact search stops in time and answers 200 with what it has).
 
-Run it with ``python -m serve.http --bundle PATH [--host 127.0.0.1] [--port 8000]`` or
+Run it with ``python -m airchitect.serve.http --bundle PATH [--host 127.0.0.1] [--port 8000]`` or
 :func:`run`; each worker process answers queries one at a time, in arrival order, on one compute
 thread (refinements and exact searches on a second, layer lists over ``LARGE_LAYERS`` layers
 and co-searches on a third), while its event loop keeps parsing requests and answering cache
@@ -55,11 +56,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airchitect.cost.network import NoValidMapping, evaluate_network
 from airchitect.designs import exceeded
-from airchitect.space import Budget, HardwareConfig, check_budget
-from airchitect.workloads import ZOO, Layer, Network
-from serve.bundle import BUNDLE_FILES, DEFAULT_BUNDLE, RANKER_NAME
-from serve.cosearch_batch import BatchRecommender
-from serve.http_guards import (
+from airchitect.serve.bundle import BUNDLE_FILES, DEFAULT_BUNDLE, RANKER_NAME
+from airchitect.serve.cosearch_batch import BatchRecommender
+from airchitect.serve.http_guards import (
     BODY_KEY,
     BODY_TIMEOUT_S,
     CACHE_BYTES,
@@ -68,8 +67,8 @@ from serve.http_guards import (
     one_line,
     unparsable,
 )
-from serve.http_page import add_page_routes
-from serve.http_schema import (  # noqa: F401  (re-exported: the app's schema)
+from airchitect.serve.http_page import add_page_routes
+from airchitect.serve.http_schema import (  # noqa: F401  (re-exported: the app's schema)
     _ERRORS,
     _SHAPE_FIELDS,
     API_PREFIX,
@@ -123,8 +122,10 @@ from serve.http_schema import (  # noqa: F401  (re-exported: the app's schema)
     _Open,
     _Strict,
 )
-from serve.http_workloads import add_workload_routes
-from serve.recommend import NoFeasibleDesign, RecommendService, Settings
+from airchitect.serve.http_workloads import add_workload_routes
+from airchitect.serve.recommend import NoFeasibleDesign, RecommendService, Settings
+from airchitect.space import Budget, HardwareConfig, check_budget
+from airchitect.workloads import ZOO, Layer, Network
 
 log = logging.getLogger("airchitect.http")
 
@@ -444,7 +445,7 @@ def create_app(
         summary="Instant DNN-accelerator design recommendations",
         description=__doc__,
         responses=_ERRORS,  # on every operation: any of them can time out, fail or be refused
-        docs_url=None,  # served from local files by serve.http_page: /docs works offline
+        docs_url=None,  # served from local files by airchitect.serve.http_page: /docs works offline
         redoc_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
@@ -560,7 +561,7 @@ def create_app(
     async def cosearch(req: CoSearchRequest, request: Request) -> dict[str, Any]:
         """The Pareto front of accuracy vs the objective over (variant, design) pairs of a
         network family, each design the recommender's best within its budget (see
-        ``serve.cosearch``); slow with ``refine`` or ``time_budget_s``."""
+        ``airchitect.serve.cosearch``); slow with ``refine`` or ``time_budget_s``."""
         slow = req.refine or req.time_budget_s is not None
         deadline = arrival_deadline()
         if req.time_budget_s is not None:  # cut to the time left, as a recommend's search is
@@ -571,7 +572,7 @@ def create_app(
                              deadline, gone, gone=gone)  # fmt: skip
 
     def _cosearch(req: CoSearchRequest, deadline: float, gone: threading.Event) -> dict[str, Any]:
-        from serve.cosearch import RequestError, cosearch_request
+        from airchitect.serve.cosearch import RequestError, cosearch_request
 
         stop = _Deadline(time.monotonic() + SEARCH_SHARE * max(deadline - time.monotonic(), 0.0),
                          stopping, gone)  # fmt: skip
@@ -619,7 +620,9 @@ SERVE_ENV = "AIRCHITECT_SERVE"  # how `run` hands its settings to each worker pr
 
 
 def load_service(bundle_dir: str | Path = DEFAULT_BUNDLE, threads: int = 1) -> RecommendService:
-    from serve.predictor import OnnxPredictor  # onnxruntime and faiss load here, not on import
+    from airchitect.serve.predictor import (
+        OnnxPredictor,  # onnxruntime and faiss load here, not on import
+    )
 
     return RecommendService(OnnxPredictor(bundle_dir, threads=threads))
 
@@ -663,7 +666,7 @@ def run(
             raise ValueError(f"{name} must be in (0, 86400] seconds, got {value!r}")
     if not keep_alive_s > 0:
         raise ValueError(f"keep_alive_s must be > 0, got {keep_alive_s!r}")
-    from serve.bundle import read_meta
+    from airchitect.serve.bundle import read_meta
 
     read_meta(bundle_dir)  # a bad bundle fails here, once, not in every worker
     os.environ[SERVE_ENV] = json.dumps({
@@ -671,8 +674,9 @@ def run(
         "max_layers": max_layers, "cache_size": cache_size, "cache_bytes": cache_bytes,
         "request_timeout_s": request_timeout_s, "body_timeout_s": body_timeout_s,
     })  # fmt: skip
-    uvicorn.run("serve.http:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=access_log, timeout_keep_alive=keep_alive_s,
+    uvicorn.run("airchitect.serve.http:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level, access_log=access_log,
+                timeout_keep_alive=keep_alive_s,
                 timeout_graceful_shutdown=graceful_shutdown_s)  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """What keeps a server worker within bounds, whatever its clients do: the body size and
 body-read time limit (an ASGI middleware in front of the app) and the answer cache bounded by
-count and bytes. Used by :mod:`serve.http`.
+count and bytes. Used by :mod:`airchitect.serve.http`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The HTTP API's schema: its limits, request models and response models.
 
-Split from :mod:`serve.http` (which imports every name here), so the app's file holds the
+Split from :mod:`airchitect.serve.http` (which imports every name here), so the app's file holds the
 routes and their machinery; the OpenAPI schema is built from these models.
 """
 
@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from airchitect import limits
 from airchitect.cost.mapper import Objective
+from airchitect.serve.recommend import Settings
 from airchitect.space.hardware import Dataflow
 from airchitect.workloads import list_networks
 from airchitect.workloads.families import list_families
 from airchitect.workloads.layer import OpType
-from serve.recommend import Settings
 
 API_PREFIX = "/v1"
 MAX_DIM = limits.LAYER["k"].hi  # per loop bound; airchitect.limits also bounds the products

@@ -26,6 +26,14 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Request
 from pydantic import Field, model_validator
 
+from airchitect.serve.http_schema import (
+    _ERRORS,
+    _SHAPE_FIELDS,
+    API_PREFIX,
+    LayerOut,
+    _Open,
+    _Strict,
+)
 from airchitect.workloads import (
     ZOO,
     Network,
@@ -37,7 +45,6 @@ from airchitect.workloads import (
     load_onnx,
 )
 from airchitect.workloads.llm_config import LLMConfig
-from serve.http_schema import _ERRORS, _SHAPE_FIELDS, API_PREFIX, LayerOut, _Open, _Strict
 
 #: Runs ``fn(*args)`` off the event loop for ``request`` (the app's ``compute`` on a lane).
 RunJob = Callable[..., Awaitable[Any]]

@@ -1,5 +1,5 @@
 """The serving predictor: an onnxruntime session, the decoder's ranked designs and faiss
-neighbours. Loads a serving bundle (:mod:`serve.bundle`); needs no torch at run time."""
+neighbours. Loads a serving bundle (:mod:`airchitect.serve.bundle`); needs no torch at run time."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from models.predict_base import PredictorBase
-from models.ranker import Ranker
-from serve.bundle import (
+from airchitect.models.predict_base import PredictorBase
+from airchitect.models.ranker import Ranker
+from airchitect.serve.bundle import (
     DEFAULT_BUNDLE,
     INDEX_NAME,
     NEIGHBOURS_NAME,
@@ -46,7 +46,8 @@ class Neighbour:
 
 
 class OnnxPredictor(PredictorBase):
-    """:class:`models.predict_base.PredictorBase` over an onnxruntime session, plus neighbours."""
+    """:class:`airchitect.models.predict_base.PredictorBase` over an onnxruntime session, plus
+    neighbours."""
 
     def __init__(self, bundle_dir: str | Path = DEFAULT_BUNDLE, threads: int = 1,
                  batch_size: int = 4096) -> None:  # fmt: skip

@@ -3,7 +3,7 @@
 1. The model runs once per distinct layer shape. Its per-knob log-probabilities are pooled over
    the layers, weighted by each layer's share of the network's MACs, and the best joint designs
    of the pooled distribution are the decoder's candidates (for one layer, its own top-k,
-   in the order of the model's learned ranker when it has one: ``models.ranker``).
+   in the order of the model's learned ranker when it has one: ``airchitect.models.ranker``).
 2. The faiss neighbours of the heaviest layers add the designs that won on similar workloads.
 3. Candidates over the area/power budget are dropped before any cost is computed.
 4. Re-ranking: every remaining candidate is scored on the network with a coarse mapping space
@@ -37,6 +37,12 @@ from airchitect.cost.network import (
     network_cost,
 )
 from airchitect.cost.tech import DEFAULT_TECH, TechTable
+from airchitect.models.decode import (
+    BudgetGrid,
+    knob_log_probs,
+    spread_knob_positions,
+    top_k_within_budget,
+)
 from airchitect.search.analysis import analyse
 from airchitect.search.base import HardwareEvaluator, tie_rank
 from airchitect.search.cells import SweepCache
@@ -44,16 +50,7 @@ from airchitect.search.graybox import GrayBoxSearch
 from airchitect.search.graybox import Progress as RefineProgress
 from airchitect.search.network_exact import Progress, network_optimum
 from airchitect.search.random_search import FeasibleSampler
-from airchitect.space.budget import Budget, check_budget, hardware_area_mm2, hardware_power_mw
-from airchitect.workloads.layer import Layer
-from airchitect.workloads.network import Network
-from models.decode import (
-    BudgetGrid,
-    knob_log_probs,
-    spread_knob_positions,
-    top_k_within_budget,
-)
-from serve.answer_types import (
+from airchitect.serve.answer_types import (
     QUERY_DIMS,
     REFINE_METHODS,
     NoFeasibleDesign,
@@ -63,8 +60,11 @@ from serve.answer_types import (
     query_columns,
     query_frame,
 )
-from serve.network_answer import instant_network_answer
-from serve.predictor import OnnxPredictor
+from airchitect.serve.network_answer import instant_network_answer
+from airchitect.serve.predictor import OnnxPredictor
+from airchitect.space.budget import Budget, check_budget, hardware_area_mm2, hardware_power_mw
+from airchitect.workloads.layer import Layer
+from airchitect.workloads.network import Network
 
 #: Re-exported: callers import the answer's types from here as well.
 __all__ = [
@@ -197,7 +197,8 @@ class RecommendService:
         return explanation
 
     def _network_answer(self, distinct, log_probs, weights, budget, objective, settings):
-        """A whole network's answer (:mod:`serve.network_answer`) and its candidate table."""
+        """A whole network's answer (:mod:`airchitect.serve.network_answer`) and its candidate
+        table."""
         found = instant_network_answer(distinct, self.space, budget, objective, log_probs,
                                        weights, self.tech, self.screen_options,
                                        settings.arrays, self.sweep_cache)  # fmt: skip

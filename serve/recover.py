@@ -26,10 +26,10 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from models.bundle import BUNDLE_FORMAT, BUNDLE_VERSION
-from models.network import Recommender, RecommenderConfig
-from serve.bundle import ONNX_NAME, read_meta
-from serve.export import META_FROM_RUN, PARITY_ATOL
+from airchitect.models.bundle import BUNDLE_FORMAT, BUNDLE_VERSION
+from airchitect.models.network import Recommender, RecommenderConfig
+from airchitect.serve.bundle import ONNX_NAME, read_meta
+from airchitect.serve.export import META_FROM_RUN, PARITY_ATOL
 
 PREFIX = "model."
 #: Weights the serving graph does not hold: left at their seeded initialisation.
@@ -118,7 +118,7 @@ def recover_model(bundle_dir: str | Path, seed: int = 0) -> tuple[Recommender, l
 
 def check_parity(model: Recommender, bundle_dir: str | Path, rows: int = 256) -> float:
     """Max |torch - onnxruntime| over every output, on inputs drawn like real queries."""
-    from serve.predictor import onnx_session
+    from airchitect.serve.predictor import onnx_session
 
     meta = read_meta(bundle_dir)
     cfg = meta["model_config"]

@@ -498,7 +498,7 @@ def test_train_config_file_rejects_unknown_fields(tmp_path) -> None:
 def test_the_shipped_training_config_is_a_valid_train_config() -> None:
     from pathlib import Path
 
-    from models.train import TrainConfig
+    from airchitect.models.train import TrainConfig
 
     data = yaml.safe_load((Path(__file__).parents[1] / "models/configs/default.yaml").read_text())
     assert TrainConfig(**data).d_model == data["d_model"]

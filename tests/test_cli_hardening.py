@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 from airchitect import cli, designs
 from airchitect.cli import app
 from airchitect.cli_serve import _phase_weights
+from airchitect.data_gen.manifest import Manifest
 from airchitect.space import DesignSpace
-from data_gen.manifest import Manifest
 
 runner = CliRunner()
 

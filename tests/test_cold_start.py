@@ -25,8 +25,9 @@ def _fresh(code: str) -> None:
 
 
 def test_importing_the_serving_path_imports_no_torch():
-    _fresh("import airchitect.cli, serve.recommend, serve.http, serve.predictor, "
-           "serve.network_answer, airchitect.workloads.importers")  # fmt: skip
+    _fresh("import airchitect.cli, airchitect.serve.recommend, airchitect.serve.http, "
+           "airchitect.serve.predictor, airchitect.serve.network_answer, "
+           "airchitect.workloads.importers")  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -51,4 +52,4 @@ for args in {commands!r}:
 
 
 def test_serving_app_starts_without_torch():
-    _fresh("from serve.http import create_app, load_service; create_app(load_service())")
+    _fresh("from airchitect.serve.http import create_app, load_service; create_app(load_service())")

@@ -6,12 +6,12 @@ from functools import cache
 from typing import Any
 
 from airchitect.cost.mapper import Objective
+from airchitect.data_gen.manifest import Manifest
+from airchitect.data_gen.schema import WorkloadSource, label_to_row
 from airchitect.search.base import Candidate, Label, Task, make_candidate
 from airchitect.space.budget import Budget
 from airchitect.space.space import DesignSpace
 from airchitect.workloads.layer import Layer, conv2d
-from data_gen.manifest import Manifest
-from data_gen.schema import WorkloadSource, label_to_row
 
 SPACE = DesignSpace.named("reduced")
 LAYER = conv2d("conv", in_channels=16, out_channels=32, in_hw=14, kernel=3, padding=1)

@@ -14,10 +14,7 @@ import numpy as np
 import pytest
 
 from airchitect.cost.mapper import Objective
-from airchitect.search.base import make_candidate
-from airchitect.space.hardware import Dataflow
-from airchitect.workloads.layer import OpType, conv2d, gemm
-from data_gen.airchitect_v2 import (
+from airchitect.data_gen.airchitect_v2 import (
     BUFFER_LEVELS,
     CONV_COLUMNS,
     DATAFLOWS,
@@ -33,10 +30,13 @@ from data_gen.airchitect_v2 import (
     read_v2_csv,
     v2_space,
 )
-from data_gen.airchitect_v2_rows import DEGENERATE_METHOD, layer_columns
-from data_gen.dataset import read_dataset, validate_dataset
-from data_gen.manifest import MANIFEST_NAME
-from data_gen.writer import ResumeError
+from airchitect.data_gen.airchitect_v2_rows import DEGENERATE_METHOD, layer_columns
+from airchitect.data_gen.dataset import read_dataset, validate_dataset
+from airchitect.data_gen.manifest import MANIFEST_NAME
+from airchitect.data_gen.writer import ResumeError
+from airchitect.search.base import make_candidate
+from airchitect.space.hardware import Dataflow
+from airchitect.workloads.layer import OpType, conv2d, gemm
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONV = FIXTURES / "v2_conv.csv"

@@ -8,16 +8,16 @@ import shutil
 import pyarrow as pa
 import pytest
 
-from data_gen.dataset import (
+from airchitect.data_gen.dataset import (
     dataset_stats,
     format_stats,
     iter_batches,
     read_dataset,
     validate_dataset,
 )
-from data_gen.manifest import MANIFEST_NAME
-from data_gen.schema import dataset_schema
-from data_gen.writer import DatasetWriter
+from airchitect.data_gen.manifest import MANIFEST_NAME
+from airchitect.data_gen.schema import dataset_schema
+from airchitect.data_gen.writer import DatasetWriter
 
 from . import SEEDS, SPACE, rows, template
 from .test_writer import flip_byte

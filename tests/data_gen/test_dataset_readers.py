@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from airchitect.cli import app
-from data_gen.dataset import read_dataset, validate_dataset
-from data_gen.generate import GeneratorConfig
-from data_gen.manifest import LEGACY_MANIFEST_NAME, MANIFEST_NAME, Manifest, migrate
-from data_gen.pipeline import generate
-from data_gen.writer import DatasetWriter, shard_name, write_shard
+from airchitect.data_gen.dataset import read_dataset, validate_dataset
+from airchitect.data_gen.generate import GeneratorConfig
+from airchitect.data_gen.manifest import LEGACY_MANIFEST_NAME, MANIFEST_NAME, Manifest, migrate
+from airchitect.data_gen.pipeline import generate
+from airchitect.data_gen.writer import DatasetWriter, shard_name, write_shard
 
 SMALL = dict(n=24, space="reduced", workloads="zoo", shards=3, seed=3)
 

@@ -18,7 +18,7 @@ import pytest
 DRIVER = textwrap.dedent(
     """
     import os, sys, time
-    from data_gen import executors
+    from airchitect.data_gen import executors
 
     def sleepy(config, shard):
         print(os.getpid(), flush=True)
@@ -67,7 +67,7 @@ def test_workers_exit_when_the_driver_is_killed_9():
 RAY_DRIVER = textwrap.dedent(
     """
     import os, sys, time
-    from data_gen import executors
+    from airchitect.data_gen import executors
 
     def sleepy(config, shard, out=sys.argv[1]):  # bound here: a Ray worker has other argv
         open(os.path.join(out, str(os.getpid())), "w").close()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from data_gen.dataset import read_dataset, validate_dataset
-from data_gen.generate import GeneratorConfig, label_shard, shard_row_ranges, shard_tasks
-from data_gen.manifest import Manifest, manifest_path
-from data_gen.pipeline import generate
+from airchitect.data_gen.dataset import read_dataset, validate_dataset
+from airchitect.data_gen.generate import GeneratorConfig, label_shard, shard_row_ranges, shard_tasks
+from airchitect.data_gen.manifest import Manifest, manifest_path
+from airchitect.data_gen.pipeline import generate
 
 SMALL = dict(n=24, space="reduced", workloads="zoo", shards=3, seed=3)
 
@@ -134,7 +134,7 @@ def test_ctrl_c_stops_promptly_and_the_dataset_resumes(tmp_path):
 def test_tasks_do_not_depend_on_the_shard_count_and_never_repeat(tmp_path):
     """A workload split across shards keeps its budgets, and a layer the pool serves twice
     never gets the same task twice (an unconstrained budget used to repeat)."""
-    from data_gen.generate import GeneratorConfig, shard_tasks
+    from airchitect.data_gen.generate import GeneratorConfig, shard_tasks
 
     def tasks(shards: int) -> list[tuple]:
         config = GeneratorConfig(n=1600, space="reduced", workloads="zoo", shards=shards)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from data_gen.generate import GeneratorConfig
-from data_gen.lock import LOCK_NAME, DatasetLock, DatasetLockedError
-from data_gen.pipeline import generate
+from airchitect.data_gen.generate import GeneratorConfig
+from airchitect.data_gen.lock import LOCK_NAME, DatasetLock, DatasetLockedError
+from airchitect.data_gen.pipeline import generate
 
 SMALL = GeneratorConfig(n=6, space="reduced", workloads="zoo", shards=2, seed=3)
 
@@ -38,7 +38,8 @@ def test_a_lock_file_left_by_a_killed_run_does_not_block(tmp_path):
 
 def test_cli_second_generate_fails_at_once_with_one_line(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from data_gen.lock import DatasetLock; "
+        [sys.executable, "-c", "import sys, time; "
+         "from airchitect.data_gen.lock import DatasetLock; "
          "DatasetLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)",
          str(tmp_path)], stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -71,7 +72,7 @@ def test_data_import_is_refused_too(tmp_path):
 
 def test_the_library_import_locks_too(tmp_path):
     """``import_v2`` called from Python (not only the CLI) refuses a second writer (issue 19)."""
-    from data_gen.airchitect_v2 import import_v2
+    from airchitect.data_gen.airchitect_v2 import import_v2
 
     csv = Path(__file__).parent / "fixtures" / "v2_conv.csv"
     with DatasetLock(tmp_path), pytest.raises(DatasetLockedError):

@@ -7,8 +7,7 @@ import math
 import pyarrow as pa
 import pytest
 
-from airchitect.space.budget import Budget
-from data_gen.schema import (
+from airchitect.data_gen.schema import (
     COLUMNS,
     COST_COLUMNS,
     DESIGN_COLUMNS,
@@ -22,6 +21,7 @@ from data_gen.schema import (
     label_to_row,
     rows_to_table,
 )
+from airchitect.space.budget import Budget
 
 from . import HW_INDICES, LAYER, SPACE, candidate, label, rows
 

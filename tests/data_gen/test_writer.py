@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import pytest
 
+from airchitect.data_gen.dataset import read_dataset, validate_dataset
+from airchitect.data_gen.manifest import MANIFEST_NAME, Manifest, ManifestError
+from airchitect.data_gen.schema import COLUMNS, DESIGN_COLUMNS, SCHEMA_VERSION, rows_to_table
+from airchitect.data_gen.writer import DatasetWriter, ResumeError, shard_name, write_shard
 from airchitect.space.space import DesignSpace
-from data_gen.dataset import read_dataset, validate_dataset
-from data_gen.manifest import MANIFEST_NAME, Manifest, ManifestError
-from data_gen.schema import COLUMNS, DESIGN_COLUMNS, SCHEMA_VERSION, rows_to_table
-from data_gen.writer import DatasetWriter, ResumeError, shard_name, write_shard
 
 from . import GENERATOR, HW_INDICES, SEEDS, SPACE, rows, template
 

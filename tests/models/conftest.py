@@ -16,8 +16,8 @@ DATASET_ROWS = 450
 @pytest.fixture(scope="session")
 def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dataset of ~450 labelled rows over the reduced space (zoo networks, 5 families)."""
-    from data_gen.generate import GeneratorConfig
-    from data_gen.pipeline import generate
+    from airchitect.data_gen.generate import GeneratorConfig
+    from airchitect.data_gen.pipeline import generate
 
     out = tmp_path_factory.mktemp("models_dataset")
     config = GeneratorConfig(n=DATASET_ROWS, space="reduced", workloads="zoo+synthetic")
@@ -27,6 +27,6 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def dataset_frame(dataset_dir: Path):
-    from data_gen.dataset import read_dataset
+    from airchitect.data_gen.dataset import read_dataset
 
     return read_dataset(dataset_dir)

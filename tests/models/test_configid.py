@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from models.configid import ConfigIdClassifier, ConfigIdConfig, input_dims, raw_features
-from models.divisibility import divisibility_features
+from airchitect.models.configid import ConfigIdClassifier, ConfigIdConfig, input_dims, raw_features
+from airchitect.models.divisibility import divisibility_features
 
 
 def test_encodings_shapes_and_values():

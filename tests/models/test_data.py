@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from models.data import NEAR_OPTIMAL_SLOTS, RecommenderDataModule, StreamedRows, workload_keys
+from airchitect.models.data import (
+    NEAR_OPTIMAL_SLOTS,
+    RecommenderDataModule,
+    StreamedRows,
+    workload_keys,
+)
 
 
 def split_ids(dm: RecommenderDataModule) -> dict[str, set[str]]:
@@ -109,7 +114,7 @@ def test_a_streamed_sample_is_seeded_and_stays_inside_its_split(dataset_dir: Pat
 
 
 def test_run_splits_of_a_streamed_run_are_capped_samples(dataset_dir: Path) -> None:
-    from models.finetune import run_splits
+    from airchitect.models.finetune import run_splits
 
     dm = RecommenderDataModule(dataset_dir)
     cfg = {"split": "random", "val_fraction": 0.2, "test_fraction": 0.2, "seed": 0}

@@ -8,9 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from airchitect.space.budget import Budget, check_budget
-from airchitect.space.space import DesignSpace
-from models.decode import (
+from airchitect.models.decode import (
     BudgetGrid,
     decode_candidates,
     knob_log_probs,
@@ -20,7 +18,9 @@ from models.decode import (
     top_k_joint,
     top_k_within_budget,
 )
-from models.ordinal import ordinal_log_probs as torch_ordinal_log_probs
+from airchitect.models.ordinal import ordinal_log_probs as torch_ordinal_log_probs
+from airchitect.space.budget import Budget, check_budget
+from airchitect.space.space import DesignSpace
 
 logits = st.integers(1, 6).flatmap(
     lambda k: arrays(np.float32, (3, k), elements=st.floats(-20, 20, width=32))

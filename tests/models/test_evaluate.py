@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from airchitect.cli import app
+from airchitect.models.baselines import majority, mlp_classifier, nearest_neighbours
+from airchitect.models.evaluate import design_scores, scorecard, scorecards
+from airchitect.models.features import fit_feature_stats
 from airchitect.space import DesignSpace
-from models.baselines import majority, mlp_classifier, nearest_neighbours
-from models.evaluate import design_scores, scorecard, scorecards
-from models.features import fit_feature_stats
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def frames(dataset_frame):
 
 @pytest.fixture(scope="module")
 def space(dataset_dir):
-    from data_gen.manifest import Manifest
+    from airchitect.data_gen.manifest import Manifest
 
     return DesignSpace.from_dict(Manifest.load(dataset_dir).space)
 
@@ -103,8 +103,8 @@ def test_methods_scored_together_get_the_scores_they_get_alone(frames, space):
 
 
 def test_the_budget_filter_keeps_the_first_fitting_designs_in_order(frames, space):
-    from models.decode import BudgetGrid
-    from models.evaluate import within_budget
+    from airchitect.models.decode import BudgetGrid
+    from airchitect.models.evaluate import within_budget
 
     _, test = frames
     grid = BudgetGrid.of(space)

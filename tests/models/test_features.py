@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.features import (
+from airchitect.models.features import (
     INPUT_COLUMNS,
     RESERVED,
     TOKENS,
@@ -135,8 +135,8 @@ def _brute_force_max_pes(space, area: float, power: float) -> float:
 
 
 def test_budget_max_pes_is_the_largest_array_any_design_within_budget_has() -> None:
+    from airchitect.models.features import budget_max_pes, capacity_table
     from airchitect.space.space import DesignSpace
-    from models.features import budget_max_pes, capacity_table
 
     space = DesignSpace.named("reduced")
     capacity = capacity_table(space)

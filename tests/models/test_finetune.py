@@ -11,12 +11,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from models.bundle import load_bundle, save_bundle
-from models.data import RecommenderDataModule
-from models.evaluate import evaluate_run, recommender_candidates, scorecard
-from models.finetune import ENCODER_PARTS, FinetuneConfig, finetune
-from models.predict import Predictor
-from models.train import TrainConfig, train
+from airchitect.models.bundle import load_bundle, save_bundle
+from airchitect.models.data import RecommenderDataModule
+from airchitect.models.evaluate import evaluate_run, recommender_candidates, scorecard
+from airchitect.models.finetune import ENCODER_PARTS, FinetuneConfig, finetune
+from airchitect.models.predict import Predictor
+from airchitect.models.train import TrainConfig, train
 
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec")
@@ -31,8 +31,8 @@ LLM_ROWS = 360
 @pytest.fixture(scope="module")
 def llm_dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """~360 rows of LLM layers only (5 families), over the same reduced space as the base."""
-    from data_gen.generate import GeneratorConfig
-    from data_gen.pipeline import generate
+    from airchitect.data_gen.generate import GeneratorConfig
+    from airchitect.data_gen.pipeline import generate
 
     out = tmp_path_factory.mktemp("llm_dataset")
     generate(GeneratorConfig(n=LLM_ROWS, space="reduced", workloads="llm"), out, workers=1,
@@ -133,7 +133,7 @@ def test_freeze_none_and_max_rows(
     for key in ("encoder.layers.0.linear1.weight", "token_embedding.weight", "cls"):
         assert not torch.equal(base[key], tuned[key]), key
     # served, the fine-tune's neighbours are the 40 rows it trained on, none of the others
-    from serve.export import training_rows
+    from airchitect.serve.export import training_rows
 
     bundle = load_bundle(summary["bundle"])[1]
     indexed = training_rows(bundle, llm_dataset_dir, max_rows=10_000, seed=0)
@@ -200,7 +200,7 @@ def test_cli_finetune_then_evaluate_model(
 def test_a_fine_tune_refits_its_bases_ranker_on_its_own_rows(
     base_run: Path, dataset_dir: Path, llm_dataset_dir: Path, tmp_path: Path
 ) -> None:
-    from models.ranker import RankerConfig, train_ranker
+    from airchitect.models.ranker import RankerConfig, train_ranker
 
     base = tmp_path / "base"
     base.mkdir()

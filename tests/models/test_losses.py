@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from models.losses import near_optimal_weights, positive_mask, supcon_loss
+from airchitect.models.losses import near_optimal_weights, positive_mask, supcon_loss
 
 
 def test_positive_mask_excludes_self_and_matches_hw_index() -> None:

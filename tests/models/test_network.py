@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.network import FlatRecommender, Recommender, RecommenderConfig
+from airchitect.models.network import FlatRecommender, Recommender, RecommenderConfig
 
 CARDS = (4, 4, 3, 3, 3, 2, 4)
 KINDS = ("ordinal",) * 6 + ("categorical",)

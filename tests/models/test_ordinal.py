@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.ordinal import cumulative_probs, ordinal_decode, ordinal_encode, ordinal_loss
+from airchitect.models.ordinal import cumulative_probs, ordinal_decode, ordinal_encode, ordinal_loss
 
 
 def hard_logits(y: torch.Tensor, k: int, scale: float = 20.0) -> torch.Tensor:

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from airchitect.cli import app
-from models.bundle import load_bundle, save_bundle
-from models.predict import Predictor
-from models.ranker import (
+from airchitect.models.bundle import load_bundle, save_bundle
+from airchitect.models.predict import Predictor
+from airchitect.models.ranker import (
     Ranker,
     RankerConfig,
     RankTable,
@@ -22,7 +22,7 @@ from models.ranker import (
     train_ranker,
     validate,
 )
-from models.train import TrainConfig, train
+from airchitect.models.train import TrainConfig, train
 
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec")
@@ -161,12 +161,12 @@ def test_the_ranker_reorders_the_decoders_candidates_row_by_row(
 def test_a_ranker_no_better_than_the_decoder_is_not_kept(
     ranked_run: Path, dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import models.ranker
+    import airchitect.models.ranker
 
     def worse(ranker, table):
         return validate(ranker, table) | {"better": False}
 
-    monkeypatch.setattr(models.ranker, "validate", worse)
+    monkeypatch.setattr(airchitect.models.ranker, "validate", worse)
     config = RankerConfig(**SMALL_RANKER | {"keep_if_better": True})
     (tmp_path / "model.pt").write_bytes(ranked_run.read_bytes())
     earlier = load_bundle(tmp_path / "model.pt")[1]["ranker"]
@@ -205,7 +205,7 @@ def test_cli_train_ranker_and_its_errors(ranked_run: Path, dataset_dir: Path, tm
 def test_numpy_gelu_is_torchs_tanh_gelu() -> None:
     import torch
 
-    from models.ranker import _gelu
+    from airchitect.models.ranker import _gelu
 
     x = np.linspace(-6, 6, 1001)
     want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="tanh").numpy()

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from models.bundle import BUNDLE_FORMAT, load_bundle
-from models.data import RecommenderDataModule
-from models.decode import top_k_joint
-from models.features import TOKENS, FeatureStats, encode_features
-from models.predict import Predictor
-from models.train import TrainConfig, train
+from airchitect.models.bundle import BUNDLE_FORMAT, load_bundle
+from airchitect.models.data import RecommenderDataModule
+from airchitect.models.decode import top_k_joint
+from airchitect.models.features import TOKENS, FeatureStats, encode_features
+from airchitect.models.predict import Predictor
+from airchitect.models.train import TrainConfig, train
 
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec")
@@ -119,7 +119,7 @@ def test_training_learns_beyond_the_majority_baseline(dataset_dir: Path, tmp_pat
 
 
 def test_contrastive_flag_removes_the_term_from_the_loss(dataset_dir: Path) -> None:
-    from models.lightning_module import RecommenderModule
+    from airchitect.models.lightning_module import RecommenderModule
 
     dm = RecommenderDataModule(dataset_dir, batch_size=64)
     config = TrainConfig(**TINY).model_fields(dm.model_dims())
@@ -181,7 +181,7 @@ def test_a_given_knob_must_be_a_knob_of_the_space(dataset_dir: Path) -> None:
 
 # ---- near-optimal sets ---------------------------------------------------------------------------
 def test_a_set_holding_only_the_label_gives_the_label_loss(dataset_dir: Path) -> None:
-    from models.lightning_module import RecommenderModule
+    from airchitect.models.lightning_module import RecommenderModule
 
     dm = RecommenderDataModule(dataset_dir, batch_size=64, near_optimal_rtol=0.05)
     config = TrainConfig(**TINY).model_fields(dm.model_dims())
@@ -212,19 +212,19 @@ def test_training_on_near_optimal_sets_hits_them(dataset_dir: Path, tmp_path: Pa
 
 
 def test_a_model_with_budget_features_trains_and_predicts(dataset_dir: Path, tmp_path) -> None:
-    from models.predict import Predictor
+    from airchitect.models.predict import Predictor
 
     bundle = train(dataset_dir, tmp_path, TrainConfig(max_epochs=1, budget_features=True, **TINY))
     stats = load_bundle(bundle)[1]["feature_stats"]
     assert "budget_max_pes" in stats["tokens"] and stats["capacity"]["pes"]
-    from data_gen.dataset import read_dataset
+    from airchitect.data_gen.dataset import read_dataset
 
     frame = read_dataset(dataset_dir).head(20)
     assert all(len(row) == 3 for row in Predictor(bundle).predict(frame, top_k=3))
 
 
 def test_a_model_with_divisibility_tokens_trains_and_predicts(dataset_dir: Path, tmp_path) -> None:
-    from data_gen.dataset import read_dataset
+    from airchitect.data_gen.dataset import read_dataset
 
     config = TrainConfig.from_dict({"max_epochs": 1, "divisibility": [8, 12], **TINY})
     bundle = train(dataset_dir, tmp_path, config)

@@ -16,8 +16,8 @@ torch.set_num_threads(1)  # the machine is shared: one intra-op thread per proce
 
 @pytest.fixture(scope="session")
 def serve_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from data_gen.generate import GeneratorConfig
-    from data_gen.pipeline import generate
+    from airchitect.data_gen.generate import GeneratorConfig
+    from airchitect.data_gen.pipeline import generate
 
     out = tmp_path_factory.mktemp("serve_dataset")
     generate(GeneratorConfig(n=270, space="reduced", workloads="zoo+synthetic"), out,
@@ -27,7 +27,7 @@ def serve_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def serve_run(serve_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from models.train import TrainConfig, train
+    from airchitect.models.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("serve_run")
     config = TrainConfig(d_model=32, n_heads=4, encoder_layers=1, decoder_layers=1,
@@ -41,7 +41,7 @@ def serve_run(serve_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="session")
 def bundle_dir(serve_run: Path, serve_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
-    from serve.export import export_bundle
+    from airchitect.serve.export import export_bundle
 
     out = tmp_path_factory.mktemp("serve_bundle") / "bundle"
     export_bundle(serve_run, serve_dataset, out)
@@ -50,7 +50,7 @@ def bundle_dir(serve_run: Path, serve_dataset: Path, tmp_path_factory: pytest.Te
 
 @pytest.fixture(scope="session")
 def service(bundle_dir: Path):
-    from serve.predictor import OnnxPredictor
-    from serve.recommend import RecommendService
+    from airchitect.serve.predictor import OnnxPredictor
+    from airchitect.serve.recommend import RecommendService
 
     return RecommendService(OnnxPredictor(bundle_dir))

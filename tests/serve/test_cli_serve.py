@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from airchitect.cli import app
-from serve.bundle import read_meta
+from airchitect.serve.bundle import read_meta
 
 runner = CliRunner()
 
@@ -152,7 +152,7 @@ def test_export_writes_a_loadable_bundle(serve_run: Path, serve_dataset: Path, t
 def test_export_refuses_a_dataset_over_another_space(
     serve_run: Path, serve_dataset: Path, tmp_path
 ) -> None:
-    from models.bundle import load_bundle, save_bundle
+    from airchitect.models.bundle import load_bundle, save_bundle
 
     _, bundle = load_bundle(serve_run / "model.pt")
     save_bundle(bundle | {"space_hash": "0" * 16}, tmp_path / "model.pt")

@@ -1,4 +1,5 @@
-"""Co-search (serve.cosearch): the Pareto filter, valid in-budget pairs, accuracy sources, the
+"""Co-search (airchitect.serve.cosearch): the Pareto filter, valid in-budget pairs, accuracy
+sources, the
 CLI command and the HTTP endpoint, on the tiny bundle of ``conftest.py``."""
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from airchitect.cli import app
-from airchitect.space import Budget
-from airchitect.workloads.families import family_variants
-from serve.cosearch import (
+from airchitect.serve.cosearch import (
     Accuracy,
     Candidate,
     Targets,
@@ -25,6 +24,8 @@ from serve.cosearch import (
     published_accuracy,
     resolve_accuracy,
 )
+from airchitect.space import Budget
+from airchitect.workloads.families import family_variants
 from tests.serve.test_http import assert_error, base_url, client  # noqa: F401  (fixtures)
 
 VARIANTS = ["0.35_96", "0.5_96", "0.75_96"]  # small MobileNetV2 checkpoints: fast to search

@@ -1,16 +1,17 @@
-"""serve.cosearch_batch: the shared-sweep answers are the service's own, design for design."""
+"""airchitect.serve.cosearch_batch: the shared-sweep answers are the service's own, design for
+design."""
 
 from __future__ import annotations
 
 import pytest
 
 from airchitect.cost.validation import EYERISS_LIKE
+from airchitect.serve.cosearch_batch import BatchRecommender
+from airchitect.serve.recommend import Settings
 from airchitect.space import Budget
 from airchitect.space.budget import hardware_area_mm2, hardware_power_mw
 from airchitect.space.hardware import HardwareBatch
 from airchitect.workloads.families import build_variant, mobilenet_v2_scaled
-from serve.cosearch_batch import BatchRecommender
-from serve.recommend import Settings
 
 
 @pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
@@ -47,8 +48,8 @@ def test_a_full_cache_starts_again_and_answers_the_same(service) -> None:
 def test_the_shipped_model_gives_the_same_answers_batched() -> None:
     """On the default space, where the instant answer's screen and settle differ most from the
     reduced one: the cache changes no answer."""
-    from serve.predictor import OnnxPredictor
-    from serve.recommend import RecommendService
+    from airchitect.serve.predictor import OnnxPredictor
+    from airchitect.serve.recommend import RecommendService
 
     shipped = RecommendService(OnnxPredictor())
     batch = BatchRecommender(shipped)

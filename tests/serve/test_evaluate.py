@@ -10,13 +10,13 @@ from typer.testing import CliRunner
 
 from airchitect.cli import app
 from airchitect.cost.mapper import Objective
-from models.evaluate import design_scores, evaluate_run, row_budget, row_layer
-from serve.evaluate import served_designs, served_method
+from airchitect.models.evaluate import design_scores, evaluate_run, row_budget, row_layer
+from airchitect.serve.evaluate import served_designs, served_method
 
 
 @pytest.fixture(scope="module")
 def rows(serve_dataset: Path):
-    from data_gen.dataset import read_dataset
+    from airchitect.data_gen.dataset import read_dataset
 
     frame = read_dataset(serve_dataset)
     return frame[frame["found"]].head(6).reset_index(drop=True)

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.features import encode_features
-from models.predict import Predictor
-from serve.bundle import BUNDLE_FILES, META_NAME, RANKER_NAME, BundleError, read_meta
-from serve.predictor import OnnxPredictor
+from airchitect.models.features import encode_features
+from airchitect.models.predict import Predictor
+from airchitect.serve.bundle import BUNDLE_FILES, META_NAME, RANKER_NAME, BundleError, read_meta
+from airchitect.serve.predictor import OnnxPredictor
 
 
 @pytest.fixture(scope="module")
 def frame(serve_dataset: Path):
-    from data_gen.dataset import read_dataset
+    from airchitect.data_gen.dataset import read_dataset
 
     rows = read_dataset(serve_dataset)
     return rows[rows["found"]].reset_index(drop=True)
@@ -34,8 +34,8 @@ def test_bundle_holds_every_file_and_describes_itself(bundle_dir: Path) -> None:
 def test_every_attention_block_exports_as_one_fused_node(bundle_dir: Path, serve_run: Path) -> None:
     import onnx
 
-    from models.bundle import load_bundle
-    from serve.bundle import ONNX_NAME
+    from airchitect.models.bundle import load_bundle
+    from airchitect.serve.bundle import ONNX_NAME
 
     config = load_bundle(serve_run / "model.pt")[1]["model_config"]
     # encoder self-attention, decoder self- and cross-attention
@@ -122,7 +122,7 @@ def test_an_incomplete_or_foreign_bundle_is_refused(bundle_dir: Path, tmp_path: 
 def test_the_bundle_carries_the_runs_torch_weights(bundle_dir: Path, serve_run: Path) -> None:
     import torch
 
-    from models.bundle import BUNDLE_NAME, bundle_file, load_bundle
+    from airchitect.models.bundle import BUNDLE_NAME, bundle_file, load_bundle
 
     assert bundle_file(bundle_dir) == bundle_dir / BUNDLE_NAME  # finetune --from BUNDLE finds it
     shipped, run = load_bundle(bundle_dir / BUNDLE_NAME)[0], load_bundle(serve_run / "model.pt")[0]
@@ -136,8 +136,8 @@ def test_weights_recovered_from_the_onnx_graph_are_the_trained_ones(
 ) -> None:
     import torch
 
-    from models.bundle import load_bundle
-    from serve.recover import check_parity, recover_model
+    from airchitect.models.bundle import load_bundle
+    from airchitect.serve.recover import check_parity, recover_model
 
     recovered, initialised = recover_model(bundle_dir)
     trained = load_bundle(serve_run / "model.pt")[0].state_dict()
@@ -152,8 +152,8 @@ def test_weights_recovered_from_the_onnx_graph_are_the_trained_ones(
 def test_a_serving_bundle_can_be_fine_tuned_where_it_was_never_trained(
     bundle_dir: Path, serve_dataset: Path, tmp_path: Path
 ) -> None:
-    from models.bundle import load_bundle
-    from models.finetune import FinetuneConfig, finetune
+    from airchitect.models.bundle import load_bundle
+    from airchitect.models.finetune import FinetuneConfig, finetune
 
     out = finetune(bundle_dir, serve_dataset, tmp_path / "ft", FinetuneConfig(max_epochs=1))
     assert out["finetuned_from"]["path"] == str((bundle_dir / "model.pt").resolve())

@@ -14,8 +14,8 @@ from contextlib import suppress
 import httpx
 import pytest
 
+from airchitect.serve.http import create_app
 from airchitect.space import HARDWARE_KNOBS
-from serve.http import create_app
 
 from .live_server import serving
 
@@ -326,7 +326,7 @@ def test_a_repeated_request_is_answered_from_the_cache_byte_for_byte(client) -> 
 
 
 def test_the_answer_cache_forgets_the_least_recently_used() -> None:
-    from serve.http_guards import AnswerCache
+    from airchitect.serve.http_guards import AnswerCache
 
     cache = AnswerCache(2)
     cache.put("a", b"1")
@@ -399,8 +399,8 @@ def test_the_server_command_runs_several_workers(bundle_dir, tmp_path) -> None:
 def test_the_app_warms_its_service_up_before_taking_requests(bundle_dir) -> None:
     from fastapi.testclient import TestClient
 
-    from serve.predictor import OnnxPredictor
-    from serve.recommend import RecommendService
+    from airchitect.serve.predictor import OnnxPredictor
+    from airchitect.serve.recommend import RecommendService
 
     fresh = RecommendService(OnnxPredictor(bundle_dir))
     assert "budget_grid" not in fresh.__dict__  # built lazily, by the first query
@@ -422,7 +422,7 @@ def tight(service) -> Iterator[httpx.Client]:
 
 
 def test_no_response_shows_a_filesystem_path(client, bundle_dir):
-    from serve.http import bundle_sha256
+    from airchitect.serve.http import bundle_sha256
 
     r = client.get("/v1/health")
     bundle = r.json()["bundle"]
@@ -507,7 +507,7 @@ def test_a_request_past_its_deadline_gets_503_or_504(service):
 
 
 def test_the_answer_cache_is_bounded_in_bytes() -> None:
-    from serve.http_guards import AnswerCache
+    from airchitect.serve.http_guards import AnswerCache
 
     cache = AnswerCache(100, max_bytes=25)
     cache.put("a", b"x" * 9)
@@ -531,8 +531,8 @@ def test_sigterm_stops_the_server_within_seconds_even_mid_refinement(bundle_dir,
         port = sock.getsockname()[1]
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serve.http", "--bundle", str(bundle_dir), "--port", str(port),
-         "--graceful-shutdown-s", "1", "--no-access-log"],
+        [sys.executable, "-m", "airchitect.serve.http", "--bundle", str(bundle_dir),
+         "--port", str(port), "--graceful-shutdown-s", "1", "--no-access-log"],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

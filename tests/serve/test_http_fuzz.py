@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from airchitect.serve.http import create_app
 from airchitect.space import HARDWARE_KNOBS
 from airchitect.workloads import list_networks
-from serve.http import create_app
 
 from .live_server import serving
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from serve.http import create_app
+from airchitect.serve.http import create_app
 
 from .live_server import serving
 from .onnx_models import tiny_cnn_onnx

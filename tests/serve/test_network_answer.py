@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from airchitect.cost.network import evaluate_network
 from airchitect.search.cells import grid_axes
 from airchitect.search.network_exact import network_optimum
+from airchitect.serve.network_answer import ArrayChoice, candidate_arrays, shape_neighbours
+from airchitect.serve.recommend import Settings
 from airchitect.space.budget import Budget, check_budget
 from airchitect.workloads.zoo import get_network
-from serve.network_answer import ArrayChoice, candidate_arrays, shape_neighbours
-from serve.recommend import Settings
 
 NETWORKS = ("dqn", "mlp", "alexnet")
 

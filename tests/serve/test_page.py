@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serve.http import create_app
+from airchitect.serve.http import create_app
 
 from .live_server import serving
 from .onnx_models import tiny_cnn_onnx

@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 
 from airchitect.cost.mapper import tile_options
 from airchitect.cost.network import evaluate_network
+from airchitect.serve.predictor import OnnxPredictor
+from airchitect.serve.recommend import NoFeasibleDesign, RecommendService, Settings, _Pool
 from airchitect.space.budget import Budget, check_budget, hardware_area_mm2
 from airchitect.workloads import build_llm_generation, load_llm_config
 from airchitect.workloads.layer import conv2d, gemm
 from airchitect.workloads.zoo import get_network
-from serve.predictor import OnnxPredictor
-from serve.recommend import NoFeasibleDesign, RecommendService, Settings, _Pool
 
 LAYER = conv2d("c", in_channels=32, out_channels=64, in_hw=30, kernel=3)
 

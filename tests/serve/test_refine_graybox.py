@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from airchitect.cli import app
+from airchitect.serve.recommend import Settings
 from airchitect.space.budget import Budget, check_budget
 from airchitect.workloads.layer import conv2d
 from airchitect.workloads.zoo import get_network
-from serve.recommend import Settings
 
 LAYER = conv2d("c", in_channels=32, out_channels=64, in_hw=30, kernel=3)
 

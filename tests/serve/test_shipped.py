@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from airchitect.serve.bundle import DEFAULT_BUNDLE, read_meta
+from airchitect.serve.predictor import OnnxPredictor
+from airchitect.serve.recommend import RecommendService
 from airchitect.space.budget import Budget, check_budget
 from airchitect.space.space import DesignSpace
 from airchitect.workloads.zoo import get_network
-from serve.bundle import DEFAULT_BUNDLE, read_meta
-from serve.predictor import OnnxPredictor
-from serve.recommend import RecommendService
 
 
 def test_the_shipped_bundle_is_small_and_describes_its_training() -> None:
@@ -28,8 +28,8 @@ def test_the_shipped_model_recommends_a_valid_design_for_resnet50() -> None:
 
 def test_the_shipped_torch_weights_are_the_served_network() -> None:
     """finetune/evaluate-model start from model.pt; it must be the network that serving runs."""
-    from models.bundle import load_bundle
-    from serve.recover import check_parity
+    from airchitect.models.bundle import load_bundle
+    from airchitect.serve.recover import check_parity
 
     model, bundle = load_bundle(DEFAULT_BUNDLE / "model.pt")
     assert bundle["space_hash"] == read_meta(DEFAULT_BUNDLE)["space_hash"]
@@ -39,7 +39,7 @@ def test_the_shipped_torch_weights_are_the_served_network() -> None:
 def test_the_shipped_ranker_beat_the_decoders_order_on_validation_rows() -> None:
     """The shipped model answers in its learned ranker's order, which was kept because it
     lowered regret on validation rows without costing exact-design accuracy."""
-    from models.bundle import load_bundle
+    from airchitect.models.bundle import load_bundle
 
     meta = read_meta(DEFAULT_BUNDLE)
     validation = meta["ranker"]["validation"]
