@@ -464,6 +464,16 @@ def serve(
         typer.Option(min=1, max=16 << 20, help="Largest request body (413 past it); an ONNX "
                      "file uploaded from the web page is sent base64, 4/3 of its size."),
     ] = 1_000_000,
+    body_timeout_s: Annotated[
+        float,
+        typer.Option(min=0.1, max=3_600, help="Seconds a client has to send its whole body "
+                     "(408 past it)."),
+    ] = 30.0,
+    graceful_shutdown_s: Annotated[
+        float,
+        typer.Option(min=0.0, max=3_600, help="On SIGTERM or Ctrl-C, seconds requests in "
+                     "flight get to finish before they are cut."),
+    ] = 5.0,
 ) -> None:  # fmt: skip
     """Serve the HTTP API (POST /v1/recommend, /v1/evaluate; GET /v1/health, /v1/space) and the
     web page at /."""
@@ -472,4 +482,5 @@ def serve(
 
     run(bundle or DEFAULT_BUNDLE, host, port, threads, workers=workers, cache_size=cache_size,
         keep_alive_s=keep_alive_s or KEEP_ALIVE_S, cache_bytes=cache_mib << 20,
-        request_timeout_s=request_timeout_s, max_body_bytes=max_body_bytes)  # fmt: skip
+        request_timeout_s=request_timeout_s, max_body_bytes=max_body_bytes,
+        body_timeout_s=body_timeout_s, graceful_shutdown_s=graceful_shutdown_s)  # fmt: skip

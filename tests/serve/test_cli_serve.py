@@ -160,3 +160,20 @@ def test_export_refuses_a_dataset_over_another_space(
                                  str(serve_dataset), "--out", str(tmp_path / "b")])  # fmt: skip
     assert result.exit_code == 2 and "differs from the model's" in result.output
     assert not (tmp_path / "b").exists()
+
+
+def test_serve_flags_default_to_the_servers_own_limits() -> None:
+    """``airchitect serve`` spells its defaults out (importing the server would slow every
+    command's start); they must stay the server's (issue 19: timeouts as flags)."""
+    import inspect
+
+    from airchitect.cli_serve import serve
+    from airchitect.serve.http_guards import BODY_TIMEOUT_S
+    from airchitect.serve.http_schema import GRACEFUL_SHUTDOWN_S, REQUEST_TIMEOUT_S
+
+    defaults = {n: p.default for n, p in inspect.signature(serve).parameters.items()}
+    assert defaults["body_timeout_s"] == BODY_TIMEOUT_S
+    assert defaults["graceful_shutdown_s"] == GRACEFUL_SHUTDOWN_S
+    assert defaults["request_timeout_s"] == REQUEST_TIMEOUT_S
+    help_text = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
+    assert "--body-timeout-s" in help_text and "--graceful-shutdown-s" in help_text
