@@ -18,7 +18,7 @@ model says about the current design (the incumbent) and moves the knobs that mat
    designs evaluated so far, and the incumbent's with smaller tiles (so a smaller buffer is
    rated by what it costs, not rated unmappable), are re-costed on each moved design (one
    cost-model row per layer and mapping, not a mapping search, and not counted as an
-   evaluation; only the heaviest layers holding 98 % of the incumbent's cycles and energy are
+   evaluation; only the heaviest layers holding 95 % of the incumbent's cycles and energy are
    re-costed, the others kept as they are). Moves that relieve the diagnosis go first among
    near ties; the ranking only orders the moves, the evaluation decides.
 4. **Evaluate** the best-ranked untried move (one evaluation: the exact mapper over the point's
@@ -72,7 +72,7 @@ ENERGY_RELIEF: dict[str, tuple[tuple[str, int], ...]] = {
 ENERGY_LEVELS = ("mac", "l1", "noc", "l2", "dram")
 #: Moves that relieve the diagnosis go before others the what-if rates up to 2 % better.
 RELIEF_PRIORITY = 1.02
-COVER = 0.98  # share of the incumbent's cycles and energy in the layers the what-if re-costs
+COVER = 0.95  # share of the incumbent's cycles and energy in the layers the what-if re-costs
 POOL = 4  # designs whose mappings the what-if re-costs
 PATIENCE = 8  # failed moves in a row before a restart
 TABU_TENURE = 3  # accepted moves for which a failed kind of move waits ...
@@ -358,7 +358,7 @@ class _Run:
 
     def what_if(self, flats: np.ndarray, around: int | None = None) -> np.ndarray:
         """Objective of each point with every layer on the best of the pool's mappings (the
-        best designs seen so far, and ``around``'s with smaller tiles:
+        best designs seen so far, and ``around``'s with smaller tiles and less PE reuse:
         :func:`mapping_variants`); ``inf`` where some layer has none that fits."""
         seen = [f for f, _ in self.evaluator.best_seen(self.pool_size)]
         pool = []
@@ -367,8 +367,8 @@ class _Run:
                 continue
             if f == around:  # its smaller-tile variants rate smaller buffers
                 pool += [list(v) for v in zip(*map(mapping_variants, maps), strict=True)]
-            else:  # the same tiles with less PE reuse need less L1: a smaller L1 is rated too
-                pool += [maps, [_less_reuse(m) for m in maps]]
+            else:
+                pool.append(maps)
         n = len(flats)
         if not pool:
             return np.full(n, np.inf)
@@ -392,12 +392,6 @@ class _Run:
         total = {Objective.LATENCY: cycles, Objective.ENERGY: energy,
                  Objective.EDP: energy * seconds}[self.objective]  # fmt: skip
         return np.where(ok, total, np.inf)
-
-
-def _less_reuse(m: MappingBatch) -> MappingBatch:
-    """The same tiles with a quarter of the PE reuse (at least 1)."""
-    return MappingBatch(m.n_l2, m.p_l2, m.k_l2, m.c_l2, np.maximum(m.pe_reuse // 4, 1),
-                        m.dram_order)  # fmt: skip
 
 
 def _concat(maps: list[MappingBatch]) -> MappingBatch:
