@@ -525,4 +525,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # The dataset and model commands live in their own modules; importing registers them on ``app``.
-from airchitect import cli_cosearch, cli_data, cli_models, cli_serve  # noqa: E402, F401
+from airchitect import cli_cosearch, cli_data, cli_models, cli_serve, cli_tech  # noqa: E402, F401

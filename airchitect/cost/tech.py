@@ -16,6 +16,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TechTable:
+    """The hand-written table; :mod:`airchitect.cost.tech_tables` loads CACTI-built ones."""
+
+    name: str = "handwritten"  # which table produced an answer's energy, area and power
+    node_nm: float = 65.0
     mac_pj: float = 2.0  # one 16-bit MAC
     l1_pj_ref: float = 2.0  # 1x MAC at l1_ref_bytes
     l1_ref_bytes: float = 512.0
@@ -59,7 +63,6 @@ class TechTable:
         This is a property of the hardware alone (what a power budget constrains), not of a
         layer: a layer's average power is its energy over its latency.
         """
-        area = self.area_mm2(pe_rows, pe_cols, l1_bytes, l2_kib, noc_words, dram_bytes)
         num_pes = pe_rows * pe_cols
         # DRAM devices are off chip (as in Eyeriss's reported power); their fills still cost an
         # L2 write each.
@@ -69,7 +72,13 @@ class TechTable:
             + dram_bytes / 2.0 * self.l2_pj(l2_kib)
         )
         dynamic_mw = pj_per_cycle * self.clock_ghz * self.activity  # pJ * GHz = mW
-        return area * self.leakage_mw_per_mm2 + dynamic_mw
+        leakage = self.leakage_mw(pe_rows, pe_cols, l1_bytes, l2_kib, noc_words, dram_bytes)
+        return leakage + dynamic_mw
+
+    def leakage_mw(self, pe_rows, pe_cols, l1_bytes, l2_kib, noc_words, dram_bytes) -> np.ndarray:
+        """Static power: a flat figure per mm^2 of chip area."""
+        area = self.area_mm2(pe_rows, pe_cols, l1_bytes, l2_kib, noc_words, dram_bytes)
+        return area * self.leakage_mw_per_mm2
 
 
 DEFAULT_TECH = TechTable()
